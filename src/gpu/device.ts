@@ -1,0 +1,392 @@
+/**
+ * The WebGPU runtime: one device, its pipeline cache, buffer pool, uniform arena, the open
+ * command encoder and the counters.
+ *
+ * Work is recorded into one command encoder (dispatches share one compute pass) and submitted
+ * only when it must be: before a readback, before a CPU write, or on {@linkcode Gpu.flush}.
+ * Nothing here waits on the GPU except {@linkcode Gpu.readBuffer}.
+ *
+ * @module
+ */
+
+import {
+  type CompiledKernel,
+  compileError,
+  type Constants,
+  createLayout,
+  kernelKey,
+  type KernelSpec,
+  packParams,
+  paramsByteSize,
+  type ParamValues,
+} from "./kernel.ts";
+import { BufferPool } from "./pool.ts";
+import { Stats } from "./stats.ts";
+import { UniformArena } from "./uniforms.ts";
+
+/**
+ * Which family of kernel variants to run. `"fallback"` (software adapters such as Mesa's
+ * llvmpipe) avoids workgroup memory and barriers and gives each invocation many outputs held
+ * in registers; `"tiled"` (real GPUs) uses workgroup-memory tiles.
+ */
+export type KernelVariant = "fallback" | "tiled";
+
+/** Options of {@linkcode Gpu.create} and {@linkcode initGpu}. */
+export interface GpuOptions {
+  /** Passed to `navigator.gpu.requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+  /** Force a kernel variant; by default `"fallback"` on a fallback adapter, else `"tiled"`. */
+  variant?: KernelVariant;
+}
+
+/** What the adapter says about itself. */
+export interface AdapterDescription {
+  description: string;
+  vendor: string;
+  architecture: string;
+  isFallbackAdapter: boolean;
+}
+
+/** How to get an adapter, for the error thrown when there is none. */
+export const NO_ADAPTER_HELP = "No WebGPU adapter is available. Install a GPU driver, or on a " +
+  "machine without a GPU install Mesa's software adapter (Debian/Ubuntu: " +
+  "`apt-get install -y mesa-vulkan-drivers libvulkan1`) and set DENO_WEBGPU_BACKEND=vulkan";
+
+const WANTED_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+] as const;
+
+/** A WebGPU device with everything the library needs to record and run kernels. */
+export class Gpu {
+  /** The underlying device; use it only for things this class does not offer. */
+  readonly device: GPUDevice;
+  /** Adapter information. */
+  readonly adapter: AdapterDescription;
+  /** Limits of the device (the adapter's, not the spec's small defaults). */
+  readonly limits: GPUSupportedLimits;
+  /** Kernel variant family this device runs. */
+  readonly variant: KernelVariant;
+  /** Runtime counters. */
+  readonly stats: Stats = new Stats();
+  /** Storage buffer pool. */
+  readonly pool: BufferPool;
+
+  readonly #kernels = new Map<string, CompiledKernel>();
+  readonly #uniforms: UniformArena;
+  readonly #staging = new Map<number, GPUBuffer[]>();
+  readonly #checks = new Set<Promise<void>>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #error: Error | null = null;
+  #lost: string | null = null;
+
+  private constructor(device: GPUDevice, adapter: AdapterDescription, variant: KernelVariant) {
+    this.device = device;
+    this.adapter = adapter;
+    this.limits = device.limits;
+    this.variant = variant;
+    this.pool = new BufferPool(device, this.stats);
+    this.#uniforms = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
+    device.lost.then((info) => {
+      this.#lost ??= `GPU device lost (${info.reason}): ${info.message}`;
+    });
+    device.addEventListener("uncapturederror", (event) => {
+      this.#record(new Error((event as GPUUncapturedErrorEvent).error.message));
+    });
+  }
+
+  /**
+   * Requests an adapter and a device with the adapter's compute limits.
+   *
+   * @throws {Error} when WebGPU is missing or no adapter exists, saying how to get one.
+   */
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    if (typeof navigator === "undefined" || navigator.gpu === undefined) {
+      throw new Error(NO_ADAPTER_HELP);
+    }
+    const adapter = await navigator.gpu.requestAdapter({
+      powerPreference: options.powerPreference,
+    });
+    if (adapter === null) throw new Error(NO_ADAPTER_HELP);
+    const requiredLimits: Record<string, number> = {};
+    for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+    const device = await adapter.requestDevice({ requiredLimits });
+    const info = adapter.info;
+    const description: AdapterDescription = {
+      description: info.description || info.device || "unknown adapter",
+      vendor: info.vendor,
+      architecture: info.architecture,
+      isFallbackAdapter: info.isFallbackAdapter ?? false,
+    };
+    const variant = options.variant ?? (description.isFallbackAdapter ? "fallback" : "tiled");
+    return new Gpu(device, description, variant);
+  }
+
+  /** One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [fallback]`. */
+  get adapterName(): string {
+    return `${this.adapter.description} [${this.variant}]`;
+  }
+
+  /** True once the device is lost or destroyed. */
+  get isLost(): boolean {
+    return this.#lost !== null;
+  }
+
+  /** Compiles (or fetches from the cache) a kernel with its override constants. */
+  kernel(spec: KernelSpec, constants?: Constants): CompiledKernel {
+    const key = kernelKey(spec, constants);
+    const cached = this.#kernels.get(key);
+    if (cached !== undefined) return cached;
+    this.#assertUsable();
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: spec.code, label: spec.file });
+    const layout = createLayout(this.device, spec);
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: {
+        module,
+        entryPoint: spec.entryPoint,
+        constants: constants as Record<string, number>,
+      },
+    });
+    this.#watch(this.device.popErrorScope(), async (error) => {
+      const info = await module.getCompilationInfo();
+      return compileError(spec, info.messages, error.message)!;
+    });
+    const compiled = { spec, pipeline, layout, key };
+    this.#kernels.set(key, compiled);
+    this.stats.pipelinesCompiled++;
+    return compiled;
+  }
+
+  /**
+   * Records one dispatch of `kernel` in the open compute pass.
+   *
+   * @param buffers storage buffers in binding order (bound whole).
+   * @param params values of the kernel's `Params` fields.
+   * @param groups workgroup counts `[x, y, z]`.
+   */
+  dispatch(
+    kernel: CompiledKernel,
+    buffers: readonly GPUBuffer[],
+    params: ParamValues | undefined,
+    groups: readonly [number, number?, number?],
+  ): void {
+    this.#assertUsable();
+    const { spec } = kernel;
+    if (buffers.length !== spec.storage.length) {
+      throw new TypeError(
+        `${spec.entryPoint}: expected ${spec.storage.length} buffers, received ${buffers.length}`,
+      );
+    }
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    }));
+    if (spec.params !== undefined) {
+      const size = paramsByteSize(spec);
+      const slot = this.#uniforms.slot(size);
+      packParams(spec, params ?? {}, slot.view, slot.offset);
+      entries.push({
+        binding: buffers.length,
+        resource: { buffer: slot.buffer, offset: slot.offset, size },
+      });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
+    const pass = this.#computePass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    this.stats.dispatches++;
+  }
+
+  /** Records a buffer-to-buffer copy (byte offsets and size must be multiples of 4). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.#assertUsable();
+    this.#endPass();
+    this.#commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.stats.copies++;
+  }
+
+  /**
+   * Writes CPU data into a buffer. Work recorded before this call is submitted first, so it
+   * still sees the old contents (program order is kept).
+   */
+  write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView<ArrayBuffer>): void {
+    this.#assertUsable();
+    this.flush();
+    this.device.queue.writeBuffer(
+      buffer,
+      byteOffset,
+      data.buffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+    this.stats.uploads++;
+  }
+
+  /** Submits the recorded work, if any. Never waits for the GPU. */
+  flush(): void {
+    if (this.#encoder === null) return;
+    this.#endPass();
+    const encoder = this.#encoder;
+    this.#encoder = null;
+    this.#uniforms.upload(this.device.queue);
+    this.device.queue.submit([encoder.finish()]);
+    this.stats.submits++;
+    this.#watch(this.device.popErrorScope(), (error) => Promise.resolve(new Error(error.message)));
+  }
+
+  /**
+   * Copies `bytes` bytes at `byteOffset` of `buffer` to the CPU. Submits pending work, waits for
+   * the GPU, and reports any error recorded so far (compile errors, validation errors, a lost
+   * device) instead of returning stale data.
+   */
+  async readBuffer(buffer: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+    this.#assertUsable();
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.#stagingBuffer(size);
+    this.#endPass();
+    this.#commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (cause) {
+      await this.checkErrors();
+      this.#assertUsable();
+      throw cause;
+    }
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    this.#staging.get(size)!.push(staging);
+    await this.checkErrors();
+    return out;
+  }
+
+  /** Waits for pending error checks and throws the first error recorded, if any. */
+  async checkErrors(): Promise<void> {
+    while (this.#checks.size > 0) await Promise.all([...this.#checks]);
+    this.#assertUsable();
+  }
+
+  /** Destroys the device and every buffer it owns. Later calls throw. */
+  destroy(): void {
+    if (this.#lost !== null) return;
+    this.#lost = "GPU device lost (destroyed): Gpu.destroy() was called";
+    this.#encoder = null;
+    this.#pass = null;
+    this.pool.trim();
+    this.#uniforms.destroy();
+    for (const list of this.#staging.values()) for (const b of list) b.destroy();
+    this.#staging.clear();
+    this.#kernels.clear();
+    this.device.destroy();
+  }
+
+  #assertUsable(): void {
+    if (this.#lost !== null) throw new Error(this.#lost);
+    if (this.#error !== null) throw this.#error;
+  }
+
+  #record(error: Error): void {
+    this.#error ??= error;
+  }
+
+  #watch(scope: Promise<GPUError | null>, explain: (e: GPUError) => Promise<Error>): void {
+    const check: Promise<void> = scope
+      .then(async (error) => {
+        if (error !== null) this.#record(await explain(error));
+      })
+      .catch((error) => this.#record(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => this.#checks.delete(check));
+    this.#checks.add(check);
+  }
+
+  #commandEncoder(): GPUCommandEncoder {
+    if (this.#encoder === null) {
+      this.device.pushErrorScope("validation");
+      this.#encoder = this.device.createCommandEncoder();
+    }
+    return this.#encoder;
+  }
+
+  #computePass(): GPUComputePassEncoder {
+    if (this.#pass === null) this.#pass = this.#commandEncoder().beginComputePass();
+    return this.#pass;
+  }
+
+  #endPass(): void {
+    if (this.#pass !== null) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+  }
+
+  #stagingBuffer(size: number): GPUBuffer {
+    let list = this.#staging.get(size);
+    if (list === undefined) {
+      list = [];
+      this.#staging.set(size, list);
+    }
+    return list.pop() ?? this.device.createBuffer({
+      label: "readback",
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+}
+
+let current: Gpu | null = null;
+let pending: Promise<Gpu> | null = null;
+
+/**
+ * Acquires the process-wide device once and makes it the default for tensors and modules.
+ * Later calls return the same device (a new one if the old one was lost or destroyed).
+ *
+ * @throws {Error} when no adapter exists, saying how to get one.
+ * @example
+ * ```ts ignore
+ * import { initGpu } from "@torchzero/torchzero";
+ * const gpu = await initGpu();
+ * console.log(gpu.adapterName);
+ * ```
+ */
+export function initGpu(options: GpuOptions = {}): Promise<Gpu> {
+  if (current !== null && !current.isLost) return Promise.resolve(current);
+  pending ??= Gpu.create(options).then((gpu) => {
+    current = gpu;
+    return gpu;
+  }).finally(() => {
+    pending = null;
+  });
+  return pending;
+}
+
+/**
+ * The device acquired by {@linkcode initGpu}.
+ *
+ * @throws {Error} if `initGpu()` has not completed yet.
+ */
+export function currentGpu(): Gpu {
+  if (current === null || current.isLost) {
+    throw new Error("No GPU device: call `await initGpu()` before creating tensors or modules");
+  }
+  return current;
+}
+
+/** Destroys the process-wide device, if any. */
+export function destroyGpu(): void {
+  current?.destroy();
+  current = null;
+}

@@ -1,0 +1,218 @@
+/**
+ * Elementwise ops (`shaders/elementwise.wgsl`): relu, sign, abs, scale, clamp, copy, add, mul,
+ * where, axpy, fill. Each is one dispatch over all population rows.
+ *
+ * Broadcasting: operands must have the same row shape. An operand without a population axis
+ * is shared by every row of a population operand; the output has a population axis when any
+ * input has one.
+ *
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { KernelSpec } from "../gpu/kernel.ts";
+import { formatShape, Tensor } from "../tensor.ts";
+import {
+  anyPopulation,
+  ceilDiv,
+  dummyBuffer,
+  MAX_GROUPS,
+  populationRows,
+  rowLayout,
+  sameGpu,
+  sameShape,
+  withRows,
+} from "./_util.ts";
+import code from "../../shaders/elementwise.wgsl" with { type: "text" };
+
+const WG = 64;
+const PER_THREAD = 4;
+
+function spec(entryPoint: string): KernelSpec {
+  return {
+    file: "shaders/elementwise.wgsl",
+    code,
+    entryPoint,
+    storage: ["read", "read", "read", "write"],
+    params: {
+      rows: "u32",
+      rowNumel: "u32",
+      aOff: "u32",
+      aStride: "u32",
+      bOff: "u32",
+      bStride: "u32",
+      cOff: "u32",
+      cStride: "u32",
+      oOff: "u32",
+      oStride: "u32",
+      alpha: "f32",
+      beta: "f32",
+    },
+  };
+}
+
+const KERNELS = {
+  relu: spec("relu"),
+  sign: spec("sign_"),
+  abs: spec("abs_"),
+  copy: spec("copy"),
+  affine: spec("affine"),
+  clamp: spec("clamp_"),
+  add: spec("add"),
+  mul: spec("mul"),
+  where: spec("where_"),
+  axpby: spec("axpby"),
+  fill: spec("fill"),
+};
+
+type KernelName = keyof typeof KERNELS;
+
+function run(
+  gpu: Gpu,
+  name: KernelName,
+  inputs: (Tensor | undefined)[],
+  out: Tensor,
+  alpha = 0,
+  beta = 0,
+): void {
+  const rows = out.rows;
+  const groups = ceilDiv(out.rowNumel, WG * PER_THREAD);
+  if (groups > MAX_GROUPS) {
+    throw new RangeError(`${name}: rows of ${out.rowNumel} elements are too long`);
+  }
+  if (out.rowNumel === 0 || rows === 0) return;
+  const [a, b, c] = [inputs[0], inputs[1], inputs[2]].map((t) =>
+    t === undefined ? { buffer: dummyBuffer(gpu), off: 0, stride: 0 } : {
+      buffer: t.buffer,
+      ...rowLayout(t),
+    }
+  );
+  const o = rowLayout(out);
+  gpu.dispatch(gpu.kernel(KERNELS[name], { WG }), [a.buffer, b.buffer, c.buffer, out.buffer], {
+    rows,
+    rowNumel: out.rowNumel,
+    aOff: a.off,
+    aStride: a.stride,
+    bOff: b.off,
+    bStride: b.stride,
+    cOff: c.off,
+    cStride: c.stride,
+    oOff: o.off,
+    oStride: out.population ? o.stride : 0,
+    alpha,
+    beta,
+  }, [groups, rows]);
+}
+
+function checkRowShapes(op: string, tensors: Tensor[]): void {
+  const first = tensors[0];
+  for (const t of tensors) {
+    if (!sameShape(t.rowShape, first.rowShape)) {
+      throw new TypeError(
+        `${op}: shapes ${formatShape(first.shape)} and ${formatShape(t.shape)} do not match`,
+      );
+    }
+  }
+}
+
+function mapOp(op: string, name: KernelName, inputs: Tensor[], alpha = 0, beta = 0): Tensor {
+  const gpu = sameGpu(op, ...inputs);
+  checkRowShapes(op, inputs);
+  const rows = populationRows(op, ...inputs);
+  const population = anyPopulation(...inputs);
+  const out = Tensor.empty(withRows(population, rows, inputs[0].rowShape), { gpu, population });
+  run(gpu, name, inputs, out, alpha, beta);
+  return out;
+}
+
+/** `max(x, 0)`, element by element. */
+export function relu(x: Tensor): Tensor {
+  return mapOp("relu", "relu", [x]);
+}
+
+/** `sign(x)`: -1, 0 or 1 (NaN gives 0 on most adapters). */
+export function sign(x: Tensor): Tensor {
+  return mapOp("sign", "sign", [x]);
+}
+
+/** `|x|`. */
+export function abs(x: Tensor): Tensor {
+  return mapOp("abs", "abs", [x]);
+}
+
+/** `alpha * x + beta`. */
+export function scale(x: Tensor, alpha: number, beta = 0): Tensor {
+  return mapOp("scale", "affine", [x], alpha, beta);
+}
+
+/**
+ * `min(max(x, lo), hi)`; NaN stays NaN.
+ *
+ * @throws {RangeError} if `lo > hi`.
+ */
+export function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  if (lo > hi) throw new RangeError(`clamp: lo must be <= hi, received ${lo} > ${hi}`);
+  return mapOp("clamp", "clamp", [x], lo, hi);
+}
+
+/** `a + alpha * b` (so `add(a, b, -1)` subtracts). */
+export function add(a: Tensor, b: Tensor, alpha = 1): Tensor {
+  return mapOp("add", "add", [a, b], alpha);
+}
+
+/** `a * b`, element by element. */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return mapOp("mul", "mul", [a, b]);
+}
+
+/** `cond > 0 ? a : b`, element by element. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  return mapOp("where", "where", [cond, a, b]);
+}
+
+/**
+ * Copies `src` into `dst` (bit-exact), or into a new tensor when `dst` is omitted. A shared
+ * `src` copied into a population `dst` is broadcast to every row.
+ *
+ * @throws {TypeError} if the row shapes differ, or `src` has rows and `dst` does not.
+ */
+export function copy(src: Tensor, dst?: Tensor): Tensor {
+  if (dst === undefined) return mapOp("copy", "copy", [src]);
+  inPlace("copy", dst, src);
+  run(dst.gpu, "copy", [src], dst);
+  return dst;
+}
+
+/** In place: `y = beta * y + alpha * x` (axpy with `beta = 1`). Returns `y`. */
+export function axpy(y: Tensor, x: Tensor, alpha: number, beta = 1): Tensor {
+  inPlace("axpy", y, x);
+  run(y.gpu, "axpby", [x], y, alpha, beta);
+  return y;
+}
+
+/** In place: every element of `x` becomes `value`. Returns `x`. */
+export function fill(x: Tensor, value: number): Tensor {
+  run(x.gpu, "fill", [], x, value);
+  return x;
+}
+
+/** A new tensor of zeros. */
+export function zeros(
+  shape: readonly number[],
+  options: { population?: boolean; gpu?: Gpu } = {},
+): Tensor {
+  return fill(Tensor.empty(shape, options), 0);
+}
+
+function inPlace(op: string, dst: Tensor, src: Tensor): void {
+  sameGpu(op, dst, src);
+  checkRowShapes(op, [dst, src]);
+  if (src.population && (!dst.population || src.rows !== dst.rows)) {
+    throw new TypeError(
+      `${op}: cannot write ${formatShape(src.shape)} into ${formatShape(dst.shape)}`,
+    );
+  }
+  if (src.buffer === dst.buffer) {
+    throw new TypeError(`${op}: source and destination share a buffer`);
+  }
+}
