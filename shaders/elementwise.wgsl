@@ -168,3 +168,14 @@ fn fill(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     if (j < p.rowNumel) { out[oi(r, j)] = p.alpha; }
   }
 }
+
+// In place within one buffer: out row r (at oOff) = out row r at aOff (aStride 0 broadcasts
+// one source row). Source and destination rows must not overlap unless they are equal.
+@compute @workgroup_size(WG)
+fn copy_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r = wid.y;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let j = start(wid, lid) + k * WG;
+    if (j < p.rowNumel) { out[oi(r, j)] = out[p.aOff + r * p.aStride + j]; }
+  }
+}

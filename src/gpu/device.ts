@@ -86,6 +86,7 @@ export class Gpu {
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #error: Error | null = null;
+  #errorIsCompile = false;
   #lost: string | null = null;
 
   private constructor(device: GPUDevice, adapter: AdapterDescription, variant: KernelVariant) {
@@ -161,7 +162,7 @@ export class Gpu {
     this.#watch(this.device.popErrorScope(), async (error) => {
       const info = await module.getCompilationInfo();
       return compileError(spec, info.messages, error.message)!;
-    });
+    }, true);
     const compiled = { spec, pipeline, layout, key };
     this.#kernels.set(key, compiled);
     this.stats.pipelinesCompiled++;
@@ -260,21 +261,25 @@ export class Gpu {
     this.#commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.flush();
     this.stats.readbacks++;
+    let out: ArrayBuffer;
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, size);
-    } catch (cause) {
-      await this.checkErrors();
       this.#assertUsable();
+      out = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+    } catch (cause) {
+      await this.checkErrors(); // a lost device or a recorded error explains the failure better
       throw cause;
     }
-    const out = staging.getMappedRange(0, size).slice(0, bytes);
-    staging.unmap();
     this.#staging.get(size)!.push(staging);
     await this.checkErrors();
     return out;
   }
 
-  /** Waits for pending error checks and throws the first error recorded, if any. */
+  /**
+   * Waits for pending error checks and throws the first error recorded since the last check,
+   * if any (a lost device is reported every time).
+   */
   async checkErrors(): Promise<void> {
     while (this.#checks.size > 0) await Promise.all([...this.#checks]);
     this.#assertUsable();
@@ -296,17 +301,30 @@ export class Gpu {
 
   #assertUsable(): void {
     if (this.#lost !== null) throw new Error(this.#lost);
-    if (this.#error !== null) throw this.#error;
+    const error = this.#error;
+    if (error !== null) {
+      this.#error = null;
+      this.#errorIsCompile = false;
+      throw error;
+    }
   }
 
-  #record(error: Error): void {
-    this.#error ??= error;
+  /** Keeps the first error; a compile error replaces a non-compile one (it is the cause). */
+  #record(error: Error, isCompile = false): void {
+    if (this.#error === null || (isCompile && !this.#errorIsCompile)) {
+      this.#error = error;
+      this.#errorIsCompile = isCompile;
+    }
   }
 
-  #watch(scope: Promise<GPUError | null>, explain: (e: GPUError) => Promise<Error>): void {
+  #watch(
+    scope: Promise<GPUError | null>,
+    explain: (e: GPUError) => Promise<Error>,
+    isCompile = false,
+  ): void {
     const check: Promise<void> = scope
       .then(async (error) => {
-        if (error !== null) this.#record(await explain(error));
+        if (error !== null) this.#record(await explain(error), isCompile);
       })
       .catch((error) => this.#record(error instanceof Error ? error : new Error(String(error))))
       .finally(() => this.#checks.delete(check));

@@ -63,6 +63,7 @@ const KERNELS = {
   where: spec("where_"),
   axpby: spec("axpby"),
   fill: spec("fill"),
+  copyRows: spec("copy_rows"),
 };
 
 type KernelName = keyof typeof KERNELS;
@@ -215,4 +216,56 @@ function inPlace(op: string, dst: Tensor, src: Tensor): void {
   if (src.buffer === dst.buffer) {
     throw new TypeError(`${op}: source and destination share a buffer`);
   }
+}
+
+/**
+ * In place on a population tensor: copies rows `[src, src + count)` onto rows
+ * `[dst, dst + count)` (one dispatch; WebGPU cannot copy a buffer onto itself).
+ *
+ * @throws {RangeError} if a range leaves the tensor or the ranges overlap.
+ */
+export function copyRows(x: Tensor, src: number, dst: number, count = 1): Tensor {
+  const rows = x.rows;
+  const ok = (r: number) => Number.isInteger(r) && r >= 0 && r + count <= rows;
+  if (!Number.isInteger(count) || count < 1 || !ok(src) || !ok(dst)) {
+    throw new RangeError(
+      `copyRows: rows ${src}..${src + count} -> ${dst}..${dst + count} do not fit ${rows} rows`,
+    );
+  }
+  if (src !== dst && Math.abs(src - dst) < count) {
+    throw new RangeError(`copyRows: source and destination rows overlap`);
+  }
+  if (src === dst) return x;
+  rowsKernel(x, count, x.offset + src * x.rowStride, x.rowStride, x.offset + dst * x.rowStride);
+  return x;
+}
+
+/** In place on a population tensor: copies row `src` to every row (one dispatch). */
+export function broadcastRow(x: Tensor, src = 0): Tensor {
+  if (!Number.isInteger(src) || src < 0 || src >= x.rows) {
+    throw new RangeError(`broadcastRow: source row must be in [0, ${x.rows}), received ${src}`);
+  }
+  rowsKernel(x, x.rows, x.offset + src * x.rowStride, 0, x.offset);
+  return x;
+}
+
+function rowsKernel(x: Tensor, rows: number, aOff: number, aStride: number, oOff: number): void {
+  const gpu = x.gpu;
+  const groups = ceilDiv(x.rowNumel, WG * PER_THREAD);
+  if (groups > MAX_GROUPS) throw new RangeError(`copyRows: rows of ${x.rowNumel} are too long`);
+  const dummy = dummyBuffer(gpu);
+  gpu.dispatch(gpu.kernel(KERNELS.copyRows, { WG }), [dummy, dummy, dummy, x.buffer], {
+    rows,
+    rowNumel: x.rowNumel,
+    aOff,
+    aStride,
+    bOff: 0,
+    bStride: 0,
+    cOff: 0,
+    cStride: 0,
+    oOff,
+    oStride: x.rowStride,
+    alpha: 0,
+    beta: 0,
+  }, [groups, rows]);
 }

@@ -2,8 +2,10 @@ import {
   abs,
   add,
   axpy,
+  broadcastRow,
   clamp,
   copy,
+  copyRows,
   fill,
   mul,
   relu,
@@ -12,7 +14,7 @@ import {
   where,
   zeros,
 } from "../../src/ops/elementwise.ts";
-import { tensor } from "../../src/tensor.ts";
+import { Tensor, tensor } from "../../src/tensor.ts";
 import { assert, assertClose, assertNoLeak, gpu, uniformData } from "../_util.ts";
 
 const SIZES = [1, 7, 33 * 17, 1000];
@@ -107,4 +109,19 @@ Deno.test("elementwise ops reject mismatched shapes with a TypeError naming both
   assert.throws(() => copy(p2, a), TypeError);
   assert.throws(() => clamp(a, 1, 0), RangeError);
   for (const t of [a, b, p2, p3]) t.dispose();
+});
+
+Deno.test("copyRows and broadcastRow copy rows within one strided buffer", async () => {
+  const base = tensor(Array.from({ length: 20 }, (_, i) => i));
+  const view = Tensor.view(gpu, base.buffer, [4, 3], { population: true, offset: 2, rowStride: 4 });
+  copyRows(view, 0, 2, 2); // rows 0,1 -> rows 2,3
+  assert.deepEqual([...await view.read()], [2, 3, 4, 6, 7, 8, 2, 3, 4, 6, 7, 8]);
+  broadcastRow(view, 1);
+  assert.deepEqual([...await view.read()], [6, 7, 8, 6, 7, 8, 6, 7, 8, 6, 7, 8]);
+  const all = await base.read();
+  assert.deepEqual([all[0], all[1], all[5], all[9], all[17], all[18]], [0, 1, 5, 9, 17, 18]);
+  assert.throws(() => copyRows(view, 0, 1, 2), RangeError);
+  assert.throws(() => copyRows(view, 3, 0, 2), RangeError);
+  assert.throws(() => broadcastRow(view, 4), RangeError);
+  base.dispose();
 });

@@ -1,0 +1,198 @@
+/**
+ * `FlatParameters`: every parameter of a model in one GPU buffer of shape `[rows, stride]`.
+ *
+ * Row 0 is the model the user sees, saves and tests. Optimizers add rows for candidates and
+ * swarm members, copy rows, and choose which rows a forward pass evaluates
+ * ({@linkcode FlatParameters.setActive}); every layer kernel then runs all active rows in one
+ * dispatch. Parameters start at multiples of 4 elements (vec4-aligned) and rows at multiples
+ * of 64 elements (256 bytes, bindable as a buffer range); the gaps hold zeros.
+ *
+ * @module
+ */
+
+import { currentGpu, type Gpu } from "../gpu/device.ts";
+import { broadcastRow, copyRows } from "../ops/elementwise.ts";
+import { Tensor } from "../tensor.ts";
+import type { Parameter } from "./parameter.ts";
+
+const PARAM_ALIGN = 4;
+const ROW_ALIGN = 64;
+
+/** Which rows a forward pass evaluates. */
+export interface ActiveRows {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** The flat parameter buffer of one model. */
+export class FlatParameters {
+  /** Device holding the buffer. */
+  readonly gpu: Gpu;
+  /** The parameters, in model order, each once. */
+  readonly params: readonly Parameter[];
+  /** Total element count of the parameters (without alignment gaps). */
+  readonly size: number;
+  /** Elements per row, gaps included (a multiple of 64). */
+  readonly stride: number;
+  #rows = 1;
+  #buffer: GPUBuffer;
+  #active: ActiveRows = { start: 0, count: 1 };
+
+  /**
+   * Adopts `params` into a new one-row buffer: initial CPU values are uploaded, and values of
+   * parameters already in another buffer are copied from its row 0.
+   */
+  constructor(params: readonly Parameter[], gpu: Gpu = currentGpu()) {
+    this.gpu = gpu;
+    this.params = [...new Set(params)];
+    let end = 0;
+    const offsets: number[] = [];
+    let size = 0;
+    for (const p of this.params) {
+      offsets.push(end);
+      end = Math.ceil((end + p.numel) / PARAM_ALIGN) * PARAM_ALIGN;
+      size += p.numel;
+    }
+    this.size = size;
+    this.stride = Math.max(ROW_ALIGN, Math.ceil(end / ROW_ALIGN) * ROW_ALIGN);
+    this.#buffer = gpu.pool.acquire(this.stride * 4, "parameters");
+    const row = new Float32Array(this.stride);
+    const moved: [Parameter, number][] = [];
+    this.params.forEach((p, i) => {
+      const init = p.initialValues;
+      if (init !== null) row.set(init, offsets[i]);
+      else moved.push([p, offsets[i]]);
+    });
+    gpu.write(this.#buffer, 0, row);
+    const previous = new Set<FlatParameters>();
+    for (const [p, offset] of moved) {
+      const old = p.flat!;
+      previous.add(old);
+      gpu.copy(old.buffer, p.offset * 4, this.#buffer, offset * 4, p.numel * 4);
+    }
+    this.params.forEach((p, i) => p.adopt(this, offsets[i]));
+    // A buffer whose parameters all moved here (a submodule flattened before its parent) is freed.
+    for (const old of previous) if (old.params.every((p) => p.flat !== old)) old.dispose();
+  }
+
+  /** The GPU buffer `[rows, stride]`. Replaced by {@linkcode setRows}. */
+  get buffer(): GPUBuffer {
+    return this.#buffer;
+  }
+
+  /** Number of rows. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  /** Rows a forward pass evaluates (default: row 0 alone). */
+  get active(): ActiveRows {
+    return this.#active;
+  }
+
+  /** @throws {RangeError} unless `row` is a valid row index. */
+  checkRow(row: number, what = "row"): void {
+    if (!Number.isInteger(row) || row < 0 || row >= this.#rows) {
+      throw new RangeError(`${what} must be an integer in [0, ${this.#rows}), received ${row}`);
+    }
+  }
+
+  /**
+   * Resizes to `rows` rows. Existing rows keep their values; new rows are copies of row 0.
+   * Tensor views taken before are invalidated. The active window is reset to row 0.
+   *
+   * @throws {RangeError} if `rows < 1`.
+   */
+  setRows(rows: number): void {
+    if (!Number.isInteger(rows) || rows < 1) {
+      throw new RangeError(`rows must be an integer >= 1, received ${rows}`);
+    }
+    if (rows === this.#rows) return;
+    const old = this.#buffer;
+    const kept = Math.min(rows, this.#rows);
+    this.#buffer = this.gpu.pool.acquire(rows * this.stride * 4, "parameters");
+    this.gpu.copy(old, 0, this.#buffer, 0, kept * this.stride * 4);
+    this.gpu.pool.release(old);
+    this.#rows = rows;
+    this.#active = { start: 0, count: 1 };
+    for (let r = kept; r < rows; r++) this.copyRow(0, r);
+  }
+
+  /**
+   * Chooses the rows that forward passes evaluate: `count` rows from `start`.
+   *
+   * @throws {RangeError} if the window is empty or leaves the buffer.
+   */
+  setActive(count: number, start = 0): void {
+    if (
+      !Number.isInteger(count) || count < 1 || !Number.isInteger(start) || start < 0 ||
+      start + count > this.#rows
+    ) {
+      throw new RangeError(
+        `active rows must fit in [0, ${this.#rows}), received start ${start}, count ${count}`,
+      );
+    }
+    this.#active = { start, count };
+  }
+
+  /** Copies `count` consecutive rows from `src` to `dst` (ranges must not overlap). */
+  copyRow(src: number, dst: number, count = 1): void {
+    this.checkRow(src, "source row");
+    this.checkRow(dst, "destination row");
+    const view = this.tensor();
+    copyRows(view, src, dst, count);
+    view.dispose();
+  }
+
+  /** Copies row `src` (default 0) to every other row. */
+  broadcastRow(src = 0): void {
+    this.checkRow(src, "source row");
+    const view = this.tensor();
+    broadcastRow(view, src);
+    view.dispose();
+  }
+
+  /** The values of one row as one vector of {@linkcode size} elements, in parameter order. */
+  async readRow(row = 0): Promise<Float32Array> {
+    this.checkRow(row);
+    const bytes = await this.gpu.readBuffer(this.#buffer, row * this.stride * 4, this.stride * 4);
+    const padded = new Float32Array(bytes);
+    const out = new Float32Array(this.size);
+    let at = 0;
+    for (const p of this.params) {
+      out.set(padded.subarray(p.offset, p.offset + p.numel), at);
+      at += p.numel;
+    }
+    return out;
+  }
+
+  /**
+   * Writes one row from a vector of {@linkcode size} elements in parameter order
+   * (the inverse of {@linkcode readRow}).
+   *
+   * @throws {TypeError} if `values.length !== size`.
+   */
+  loadRow(row: number, values: ArrayLike<number>): void {
+    this.checkRow(row);
+    if (values.length !== this.size) {
+      throw new TypeError(`loadRow: expected ${this.size} values, received ${values.length}`);
+    }
+    const padded = new Float32Array(this.stride);
+    let at = 0;
+    for (const p of this.params) {
+      for (let i = 0; i < p.numel; i++) padded[p.offset + i] = values[at + i];
+      at += p.numel;
+    }
+    this.gpu.write(this.#buffer, row * this.stride * 4, padded);
+  }
+
+  /** All rows as a population view `[rows, stride]` (for fused optimizer kernels). */
+  tensor(): Tensor {
+    return Tensor.view(this.gpu, this.#buffer, [this.#rows, this.stride], { population: true });
+  }
+
+  /** Returns the buffer to the pool; the parameters become unusable. */
+  dispose(): void {
+    this.gpu.pool.release(this.#buffer);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Pooling layers: `MaxPool2d` and `AvgPool2d` (torch semantics, NCHW).
+ *
+ * @module
+ */
+
+import { checkInt } from "../ops/_util.ts";
+import { avgPool2d, maxPool2d } from "../ops/pool.ts";
+import type { Tensor } from "../tensor.ts";
+import { Module } from "./module.ts";
+
+/** Options of the pooling layers. */
+export interface Pool2dOptions {
+  /** Step between windows; defaults to the kernel size. */
+  stride?: number;
+  /** Implicit padding on each side (−∞ for max, 0 counted in the average). Default 0. */
+  padding?: number;
+}
+
+abstract class Pool2d extends Module {
+  readonly kernelSize: number;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(name: string, kernelSize: number, options: Pool2dOptions) {
+    super();
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+    checkInt(name, "kernelSize", kernelSize, 1);
+    checkInt(name, "stride", this.stride, 1);
+    checkInt(name, "padding", this.padding, 0);
+  }
+}
+
+/**
+ * Max pooling over square windows. `Sequential` fuses a following `ReLU` into it.
+ *
+ * @example
+ * ```ts ignore
+ * const pool = new MaxPool2d(2); // 25×25 → 12×12
+ * ```
+ */
+export class MaxPool2d extends Pool2d {
+  constructor(kernelSize: number, options: Pool2dOptions = {}) {
+    super("MaxPool2d", kernelSize, options);
+  }
+
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, this);
+  }
+
+  /** `relu(maxPool(x))` in one kernel. */
+  forwardRelu(x: Tensor): Tensor {
+    return maxPool2d(x, { ...this, relu: true });
+  }
+}
+
+/** Average pooling over square windows (padding counted, like torch's default). */
+export class AvgPool2d extends Pool2d {
+  constructor(kernelSize: number, options: Pool2dOptions = {}) {
+    super("AvgPool2d", kernelSize, options);
+  }
+
+  forward(x: Tensor): Tensor {
+    return avgPool2d(x, this);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `Sequential`: a chain of modules, torch.nn.Sequential.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../tensor.ts";
+import { ReLU } from "./activation.ts";
+import { Module } from "./module.ts";
+import { MaxPool2d } from "./pool.ts";
+
+/**
+ * Runs its layers in order. Children are named `0`, `1`, ... as in torch. Intermediate
+ * activations are freed as soon as the next layer has consumed them, and `MaxPool2d`
+ * followed by `ReLU` runs as one fused kernel. The first forward puts the parameters on the GPU.
+ *
+ * @example
+ * ```ts ignore
+ * const model = new Sequential(new Linear(4, 16), new ReLU(), new Linear(16, 3));
+ * const logits = model.forward(x); // [B, 3], or [P, B, 3] with P active rows
+ * ```
+ */
+export class Sequential extends Module {
+  readonly layers: readonly Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+  }
+
+  override namedChildren(): [string, Module][] {
+    return this.layers.map((m, i) => [String(i), m]);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.namedParameters().some(([, p]) => p.flat === null)) this.parameters();
+    let h = x;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      let next: Tensor;
+      if (layer instanceof MaxPool2d && this.layers[i + 1] instanceof ReLU) {
+        next = layer.forwardRelu(h);
+        i++;
+      } else {
+        next = layer.forward(h);
+      }
+      if (h !== x && next !== h) h.dispose();
+      h = next;
+    }
+    return h;
+  }
+}

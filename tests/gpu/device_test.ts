@@ -1,0 +1,126 @@
+import { Gpu, NO_ADAPTER_HELP } from "../../src/gpu/device.ts";
+import type { KernelSpec } from "../../src/gpu/kernel.ts";
+import { diffStats } from "../../src/gpu/stats.ts";
+import { axpy, copy, fill, scale, zeros } from "../../src/ops/elementwise.ts";
+import { Tensor, tensor } from "../../src/tensor.ts";
+import { assert, gpu } from "../_util.ts";
+
+const BAD: KernelSpec = {
+  file: "shaders/broken.wgsl",
+  code: "// a comment\n@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = nope;\n}\n",
+  entryPoint: "main",
+  storage: [],
+};
+
+Deno.test("Gpu reports a WGSL compile error with the kernel file and line", async () => {
+  const own = await Gpu.create();
+  try {
+    const kernel = own.kernel(BAD);
+    own.dispatch(kernel, [], undefined, [1]);
+    own.flush();
+    await assert.rejects(own.checkErrors(), (e: Error) => {
+      assert.match(e.message, /shaders\/broken\.wgsl:4/);
+      assert.match(e.message, /nope/);
+      return true;
+    });
+  } finally {
+    own.destroy();
+  }
+});
+
+Deno.test("Gpu throws instead of hanging once the device is destroyed", async () => {
+  const own = await Gpu.create();
+  const x = tensor([1, 2, 3], [3], { gpu: own });
+  const pending = x.read();
+  own.destroy();
+  await assert.rejects(
+    Promise.race([
+      pending.then(() => x.read()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("hang")), 5000)),
+    ]),
+    /device lost/,
+  );
+  assert.throws(() => scale(x, 2), /device lost/);
+  assert.ok(own.isLost);
+});
+
+Deno.test("Gpu.create explains how to get an adapter when there is none", async () => {
+  const original = navigator.gpu.requestAdapter;
+  Object.defineProperty(navigator.gpu, "requestAdapter", {
+    value: () => Promise.resolve(null),
+    configurable: true,
+  });
+  try {
+    await assert.rejects(Gpu.create(), (e: Error) => e.message === NO_ADAPTER_HELP);
+    assert.match(NO_ADAPTER_HELP, /mesa-vulkan-drivers/);
+  } finally {
+    Object.defineProperty(navigator.gpu, "requestAdapter", { value: original, configurable: true });
+  }
+});
+
+Deno.test("ops record work without submitting or reading back; read() is the readback", async () => {
+  const x = zeros([4, 100], { population: true });
+  const before = gpu.stats.snapshot();
+  for (let i = 0; i < 10; i++) axpy(x, fill(Tensor.empty([100]), 1), 1).keep();
+  const during = diffStats(before, gpu.stats.snapshot());
+  assert.equal(during.readbacks, 0);
+  assert.equal(during.submits, 0);
+  assert.equal(during.dispatches, 20);
+  const values = await x.read();
+  const after = diffStats(before, gpu.stats.snapshot());
+  assert.equal(after.readbacks, 1);
+  assert.equal(after.submits, 1);
+  assert.ok(values.every((v) => v === 10));
+  x.dispose();
+});
+
+Deno.test("uniform slots survive more dispatches than one arena chunk holds", async () => {
+  const x = zeros([3]);
+  const one = tensor([1, 2, 3]);
+  for (let i = 0; i < 600; i++) axpy(x, one, i % 2 === 0 ? 1 : 2);
+  assert.deepEqual([...await x.read()], [900, 1800, 2700]);
+  x.dispose();
+  one.dispose();
+});
+
+Deno.test("a CPU write keeps program order with work recorded before it", async () => {
+  const x = tensor([1, 2, 3]);
+  const y = copy(x); // recorded, not yet submitted
+  gpu.write(x.buffer, 0, new Float32Array([7, 8, 9]));
+  assert.deepEqual([...await y.read()], [1, 2, 3]);
+  assert.deepEqual([...await x.read()], [7, 8, 9]);
+  x.dispose();
+  y.dispose();
+});
+
+Deno.test("the buffer pool reuses buffers of the same size and counts bytes", () => {
+  const before = gpu.stats.snapshot();
+  const a = Tensor.empty([1000]);
+  a.dispose();
+  const b = Tensor.empty([1000]);
+  const d = diffStats(before, gpu.stats.snapshot());
+  assert.ok(d.buffersCreated <= 1, `created ${d.buffersCreated}`);
+  assert.equal(d.bytesInUse, 4000);
+  b.dispose();
+  assert.equal(gpu.stats.bytesInUse, before.bytesInUse);
+  const raw = gpu.pool.acquire(64);
+  gpu.pool.release(raw);
+  assert.throws(() => gpu.pool.release(raw), /not in use/);
+});
+
+Deno.test("the pipeline cache compiles each kernel and constant set once", () => {
+  const x = zeros([5]);
+  scale(x, 2).dispose();
+  const before = gpu.stats.snapshot();
+  for (let i = 0; i < 5; i++) scale(x, 2).dispose();
+  assert.equal(diffStats(before, gpu.stats.snapshot()).pipelinesCompiled, 0);
+  x.dispose();
+});
+
+Deno.test("Gpu exposes the adapter description and the adapter's limits", () => {
+  assert.equal(typeof gpu.adapter.description, "string");
+  assert.ok(gpu.adapterName.includes(gpu.variant));
+  assert.ok(gpu.limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert.ok(gpu.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024);
+  assert.equal(gpu.variant, gpu.adapter.isFallbackAdapter ? "fallback" : "tiled");
+});
