@@ -37,6 +37,10 @@ export class FlatParameters {
   #rows = 1;
   #buffer: GPUBuffer;
   #active: ActiveRows = { start: 0, count: 1 };
+  #grad: GPUBuffer | null = null;
+  /** `#hasGrad[row * params.length + i]`: parameter i of that row has a gradient (torch's `p.grad is not None`). */
+  #hasGrad: Uint8Array;
+  readonly #index = new Map<Parameter, number>();
 
   /**
    * Adopts `params` into a new one-row buffer: initial CPU values are uploaded, and values of
@@ -70,7 +74,11 @@ export class FlatParameters {
       previous.add(old);
       gpu.copy(old.buffer, p.offset * 4, this.#buffer, offset * 4, p.numel * 4);
     }
-    this.params.forEach((p, i) => p.adopt(this, offsets[i]));
+    this.params.forEach((p, i) => {
+      p.adopt(this, offsets[i]);
+      this.#index.set(p, i);
+    });
+    this.#hasGrad = new Uint8Array(this.params.length);
     // A buffer whose parameters all moved here (a submodule flattened before its parent) is freed.
     for (const old of previous) if (old.params.every((p) => p.flat !== old)) old.dispose();
   }
@@ -108,14 +116,23 @@ export class FlatParameters {
       throw new RangeError(`rows must be an integer >= 1, received ${rows}`);
     }
     if (rows === this.#rows) return;
-    const old = this.#buffer;
     const kept = Math.min(rows, this.#rows);
-    this.#buffer = this.gpu.pool.acquire(rows * this.stride * 4, "parameters");
-    this.gpu.copy(old, 0, this.#buffer, 0, kept * this.stride * 4);
-    this.gpu.pool.release(old);
+    this.#buffer = this.#resized(this.#buffer, rows, kept);
+    if (this.#grad !== null) this.#grad = this.#resized(this.#grad, rows, kept, true);
+    const flags = new Uint8Array(rows * this.params.length);
+    flags.set(this.#hasGrad.subarray(0, kept * this.params.length));
+    this.#hasGrad = flags;
     this.#rows = rows;
     this.#active = { start: 0, count: 1 };
     for (let r = kept; r < rows; r++) this.copyRow(0, r);
+  }
+
+  #resized(old: GPUBuffer, rows: number, kept: number, zero = false): GPUBuffer {
+    const buffer = this.gpu.pool.acquire(rows * this.stride * 4, "parameters");
+    if (zero) this.gpu.write(buffer, 0, new Float32Array(rows * this.stride));
+    this.gpu.copy(old, 0, buffer, 0, kept * this.stride * 4);
+    this.gpu.pool.release(old);
+    return buffer;
   }
 
   /**
@@ -191,8 +208,67 @@ export class FlatParameters {
     return Tensor.view(this.gpu, this.#buffer, [this.#rows, this.stride], { population: true });
   }
 
-  /** Returns the buffer to the pool; the parameters become unusable. */
+  /** Position of a parameter in {@linkcode params}. @throws {TypeError} for a foreign parameter. */
+  indexOf(param: Parameter): number {
+    const i = this.#index.get(param);
+    if (i === undefined) throw new TypeError("This parameter belongs to another model");
+    return i;
+  }
+
+  /**
+   * The gradient buffer `[rows, stride]`, beside the parameters (allocated zero-filled on
+   * first use). Which parts hold a gradient is tracked by {@linkcode hasGrad}.
+   */
+  get gradBuffer(): GPUBuffer {
+    if (this.#grad === null) {
+      this.#grad = this.gpu.pool.acquire(this.#rows * this.stride * 4, "gradients");
+      this.gpu.write(this.#grad, 0, new Float32Array(this.#rows * this.stride));
+    }
+    return this.#grad;
+  }
+
+  /** All gradient rows as a population view `[rows, stride]`. */
+  gradTensor(): Tensor {
+    return Tensor.view(this.gpu, this.gradBuffer, [this.#rows, this.stride], { population: true });
+  }
+
+  /** Whether `param` has a gradient in `row` (torch's `p.grad is not None`). */
+  hasGrad(param: Parameter, row = 0): boolean {
+    return this.#hasGrad[row * this.params.length + this.indexOf(param)] === 1;
+  }
+
+  /**
+   * Marks whether `param` has a gradient in `row`. Clearing is torch's `zero_grad()` with
+   * `set_to_none=True`: no GPU work; the next producer writes instead of adding.
+   */
+  setHasGrad(param: Parameter, row: number, value: boolean): void {
+    this.checkRow(row);
+    this.#hasGrad[row * this.params.length + this.indexOf(param)] = value ? 1 : 0;
+  }
+
+  /** Uploads a gradient for `param` in `row` (e.g. one computed elsewhere) and marks it present. */
+  setGrad(param: Parameter, values: ArrayLike<number>, row = 0): void {
+    this.checkRow(row);
+    if (values.length !== param.numel) {
+      throw new TypeError(`setGrad: expected ${param.numel} values, received ${values.length}`);
+    }
+    const offset = (row * this.stride + param.offset) * 4;
+    this.gpu.write(this.gradBuffer, offset, Float32Array.from(values));
+    this.setHasGrad(param, row, true);
+  }
+
+  /** The gradient of `param` in `row`, or null when it has none. */
+  async readGrad(param: Parameter, row = 0): Promise<Float32Array | null> {
+    this.checkRow(row);
+    if (!this.hasGrad(param, row)) return null;
+    const offset = (row * this.stride + param.offset) * 4;
+    return new Float32Array(await this.gpu.readBuffer(this.gradBuffer, offset, param.numel * 4));
+  }
+
+  /** Returns the buffers to the pool; the parameters become unusable. */
   dispose(): void {
     this.gpu.pool.release(this.#buffer);
+    if (this.#grad !== null) this.gpu.pool.release(this.#grad);
+    this.#grad = null;
   }
 }

@@ -1,0 +1,361 @@
+/**
+ * The torch.optim contract in TypeScript: param groups with mutable options, `zeroGrad()`,
+ * `step(closure?)`, `stateDict()` / `loadStateDict()`.
+ *
+ * Parameters, gradients and optimizer state live in flat GPU buffers; an update is one fused
+ * dispatch per run of adjacent parameters that share options (usually one run for the whole
+ * model). Nothing here reads from the GPU except {@linkcode Optimizer.stateDict}.
+ *
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { KernelSpec, ParamValues } from "../gpu/kernel.ts";
+import { ceilDiv, fold } from "../ops/_util.ts";
+import { FlatParameters } from "../nn/flat.ts";
+import type { Parameter } from "../nn/parameter.ts";
+import { type Tensor, tidy } from "../tensor.ts";
+
+/** A closure: runs one forward pass and returns the loss (scalar, or `[P]` for P rows). */
+export type Closure = () => Tensor;
+
+/** One param group: its parameters plus option values (mutable; schedulers write `lr`). */
+export type ParamGroup<O> = O & { params: Parameter[]; [extra: string]: unknown };
+
+/** Parameters as torch takes them: a list, or groups with per-group option overrides. */
+export type ParamsInput<O> =
+  | readonly Parameter[]
+  | readonly (Partial<O> & { params: Parameter[] })[];
+
+/** Options every optimizer accepts besides its hyperparameters. */
+export interface BindOptions {
+  /**
+   * Row of the parameter buffer this optimizer updates (default 0, the model). Its gradients
+   * and state belong to that row; a swarm binds one member per row.
+   */
+  row?: number;
+}
+
+/** Per-parameter state saved by {@linkcode Optimizer.stateDict}: counters and buffers. */
+export type ParamStateDict = Record<string, number | Float32Array>;
+
+/** Plain-data checkpoint of an optimizer (JSON structure plus `Float32Array` buffers). */
+export interface OptimizerStateDict {
+  /** Per-parameter state keyed by the parameter's index, numbered across groups in order. */
+  state: Record<number, ParamStateDict>;
+  /** Group options with `params` replaced by parameter indices. */
+  paramGroups: (Record<string, unknown> & { params: number[] })[];
+}
+
+/** A run of adjacent parameters updated by one dispatch. @internal */
+export interface Segment<O> {
+  group: ParamGroup<O>;
+  params: Parameter[];
+  /** First element (offset inside a row). */
+  start: number;
+  /** One past the last element. */
+  end: number;
+}
+
+/**
+ * Base class of every optimizer. Subclasses declare their defaults, validate options and
+ * encode the update; this class owns groups, gradients bookkeeping and state.
+ */
+export abstract class Optimizer<O extends object> {
+  /** Options used for groups that do not override them. */
+  readonly defaults: Readonly<O>;
+  /** The param groups; their option values may be changed between steps. */
+  readonly paramGroups: ParamGroup<O>[] = [];
+  /** The parameter buffer all parameters belong to. */
+  readonly flat: FlatParameters;
+  /** The parameter row this optimizer updates. */
+  readonly row: number;
+  /** Per-parameter counters (`step`, ...), created when a parameter first gets a gradient. */
+  protected readonly paramState: Map<Parameter, Record<string, number>> = new Map();
+  readonly #buffers = new Map<string, GPUBuffer>();
+  readonly #name: string;
+
+  constructor(name: string, params: ParamsInput<O>, defaults: O, options: BindOptions = {}) {
+    this.#name = name;
+    this.defaults = Object.freeze({ ...defaults });
+    const groups = normaliseGroups(name, params);
+    const all = groups.flatMap((g) => g.params);
+    if (all.every((p) => p.flat === null)) new FlatParameters(all); // loose parameters: one new buffer
+    this.flat = all[0].flat!;
+    if (this.flat === null || all.some((p) => p.flat !== this.flat)) {
+      throw new TypeError(`${name}: all parameters must belong to the same model`);
+    }
+    this.row = options.row ?? 0;
+    this.flat.checkRow(this.row, `${name}: row`);
+    for (const group of groups) this.addParamGroup(group);
+  }
+
+  /** The device. */
+  get gpu(): Gpu {
+    return this.flat.gpu;
+  }
+
+  /**
+   * Adds a group; missing options come from {@linkcode defaults}.
+   *
+   * @throws {TypeError} if a parameter is already in another group.
+   * @throws {RangeError} if an option is out of range.
+   */
+  addParamGroup(group: Partial<O> & { params: Parameter[] }): void {
+    const seen = new Set(this.paramGroups.flatMap((g) => g.params));
+    for (const p of group.params) {
+      if (seen.has(p)) {
+        throw new TypeError(`${this.#name}: a parameter appears in more than one param group`);
+      }
+      if (p.flat !== this.flat) {
+        throw new TypeError(`${this.#name}: all parameters must belong to the same model`);
+      }
+      seen.add(p);
+    }
+    const full = { ...cloneOptions(this.defaults), ...group, params: [...group.params] };
+    this.validate(full as ParamGroup<O>);
+    this.paramGroups.push(full as ParamGroup<O>);
+  }
+
+  /** Checks a group's options. @throws {RangeError} naming the option and value. */
+  protected abstract validate(group: ParamGroup<O>): void;
+
+  /** Encodes the update of every parameter that has a gradient. */
+  protected abstract update(): void;
+
+  /**
+   * Clears the gradients of this optimizer's parameters in its row. By default this is
+   * torch's `set_to_none`: no GPU work, and the update skips them until a gradient is set.
+   * With `setToNone: false` the gradients become zeros and stay present.
+   */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        if (options.setToNone === false) {
+          if (this.flat.hasGrad(p, this.row)) {
+            this.flat.setGrad(p, new Float32Array(p.numel), this.row);
+          }
+        } else {
+          this.flat.setHasGrad(p, this.row, false);
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs `closure` (if given, inside {@linkcode tidy}), then updates the parameters.
+   *
+   * @returns the closure's loss as a GPU tensor (no readback), or undefined without closure.
+   */
+  step(closure?: Closure): Tensor | undefined {
+    const loss = closure === undefined ? undefined : tidy(closure);
+    this.update();
+    return loss;
+  }
+
+  /**
+   * Runs of adjacent parameters that have a gradient in this optimizer's row and share a group
+   * and a `key` (e.g. the step count), ready for one dispatch each. Calls `touch` on each
+   * parameter first (to create its state).
+   */
+  protected segments(
+    key: (p: Parameter) => string | number = () => 0,
+    touch?: (p: Parameter) => void,
+  ): Segment<O>[] {
+    const items: { group: ParamGroup<O>; p: Parameter; k: string | number }[] = [];
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        if (!this.flat.hasGrad(p, this.row)) continue;
+        touch?.(p);
+        items.push({ group, p, k: key(p) });
+      }
+    }
+    items.sort((a, b) => a.p.offset - b.p.offset);
+    const out: Segment<O>[] = [];
+    for (const { group, p, k } of items) {
+      const last = out.at(-1);
+      const lastKey = last === undefined ? undefined : key(last.params.at(-1)!);
+      if (
+        last !== undefined && last.group === group && lastKey === k &&
+        alignUp(last.end) === p.offset
+      ) {
+        last.params.push(p);
+        last.end = p.offset + p.numel;
+      } else {
+        out.push({ group, params: [p], start: p.offset, end: p.offset + p.numel });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Dispatches a fused update kernel over one segment. Bindings: gradient row, parameter row,
+   * then `state` buffers; `values` adds to the offsets `pOff`, `gOff`, `sOff` and `count`.
+   */
+  protected dispatchSegment(
+    spec: KernelSpec,
+    segment: Segment<O>,
+    state: GPUBuffer[],
+    values: ParamValues,
+  ): void {
+    const rowStart = this.row * this.flat.stride + segment.start;
+    const count = segment.end - segment.start;
+    this.gpu.dispatch(
+      this.gpu.kernel(spec, { WG: UPDATE_WG }),
+      [this.flat.gradBuffer, this.flat.buffer, ...state],
+      { pOff: rowStart, gOff: rowStart, sOff: segment.start, count, ...values },
+      fold(ceilDiv(count, UPDATE_WG)),
+    );
+  }
+
+  /** A named state buffer of one row's length (zero-filled on first use). */
+  protected buffer(name: string): GPUBuffer {
+    let buffer = this.#buffers.get(name);
+    if (buffer === undefined) {
+      buffer = this.gpu.pool.acquire(this.flat.stride * 4, `${this.#name} ${name}`);
+      this.gpu.write(buffer, 0, new Float32Array(this.flat.stride));
+      this.#buffers.set(name, buffer);
+    }
+    return buffer;
+  }
+
+  /** Names of the per-parameter state buffers saved in {@linkcode stateDict}. */
+  protected abstract stateBuffers(): string[];
+
+  /** Reads every state buffer once and packs a torch-shaped checkpoint. */
+  async stateDict(): Promise<OptimizerStateDict> {
+    const names = this.stateBuffers().filter((n) => this.#buffers.has(n));
+    const rows = new Map<string, Float32Array>();
+    for (const name of names) {
+      rows.set(
+        name,
+        new Float32Array(
+          await this.gpu.readBuffer(this.#buffers.get(name)!, 0, this.flat.stride * 4),
+        ),
+      );
+    }
+    const state: Record<number, ParamStateDict> = {};
+    const paramGroups: OptimizerStateDict["paramGroups"] = [];
+    let index = 0;
+    for (const group of this.paramGroups) {
+      const { params, ...options } = group;
+      const indices: number[] = [];
+      for (const p of params) {
+        const counters = this.paramState.get(p);
+        if (counters !== undefined) {
+          const entry: ParamStateDict = { ...counters };
+          for (const [name, row] of rows) entry[name] = row.slice(p.offset, p.offset + p.numel);
+          state[index] = entry;
+        }
+        indices.push(index++);
+      }
+      paramGroups.push({ ...cloneOptions(options, true), params: indices });
+    }
+    return { state, paramGroups };
+  }
+
+  /**
+   * Restores a checkpoint from {@linkcode stateDict} into an optimizer over the same model.
+   *
+   * @throws {TypeError} if the groups or parameter sizes do not match.
+   */
+  loadStateDict(dict: OptimizerStateDict): void {
+    const name = this.#name;
+    if (dict.paramGroups.length !== this.paramGroups.length) {
+      throw new TypeError(
+        `${name}.loadStateDict: ${dict.paramGroups.length} param groups, expected ${this.paramGroups.length}`,
+      );
+    }
+    const params = this.paramGroups.flatMap((g) => g.params);
+    dict.paramGroups.forEach((saved, g) => {
+      if (saved.params.length !== this.paramGroups[g].params.length) {
+        throw new TypeError(
+          `${name}.loadStateDict: group ${g} has ${saved.params.length} parameters, expected ${
+            this.paramGroups[g].params.length
+          }`,
+        );
+      }
+    });
+    for (const [key, entry] of Object.entries(dict.state)) {
+      const p = params[Number(key)];
+      if (p === undefined) throw new TypeError(`${name}.loadStateDict: no parameter ${key}`);
+      for (const [field, value] of Object.entries(entry)) {
+        if (value instanceof Float32Array && value.length !== p.numel) {
+          throw new TypeError(
+            `${name}.loadStateDict: state "${field}" of parameter ${key} has ${value.length} values, expected ${p.numel}`,
+          );
+        }
+      }
+    }
+    dict.paramGroups.forEach((saved, g) => {
+      const { params: _, ...options } = saved;
+      Object.assign(this.paramGroups[g], cloneOptions(options));
+    });
+    this.paramState.clear();
+    for (const [key, entry] of Object.entries(dict.state)) {
+      const p = params[Number(key)];
+      const counters: Record<string, number> = {};
+      for (const [field, value] of Object.entries(entry)) {
+        if (typeof value === "number") counters[field] = value;
+        else this.gpu.write(this.buffer(field), p.offset * 4, Float32Array.from(value));
+      }
+      this.paramState.set(p, counters);
+    }
+  }
+
+  /** Returns the state buffers to the pool. */
+  dispose(): void {
+    for (const buffer of this.#buffers.values()) this.gpu.pool.release(buffer);
+    this.#buffers.clear();
+    this.paramState.clear();
+  }
+}
+
+/** Copies option values (arrays too); with `plain`, drops functions (they are not data). */
+function cloneOptions(options: object, plain = false): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (
+      plain &&
+      (typeof value === "function" ||
+        typeof value === "object" && value !== null && !Array.isArray(value))
+    ) continue;
+    out[key] = Array.isArray(value) ? [...value] : value;
+  }
+  return out;
+}
+
+const UPDATE_WG = 64;
+
+function alignUp(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
+
+function normaliseGroups<O>(
+  name: string,
+  params: ParamsInput<O>,
+): (Partial<O> & { params: Parameter[] })[] {
+  if (params.length === 0) throw new TypeError(`${name}: got an empty parameter list`);
+  const first = params[0] as unknown;
+  if (typeof first === "object" && first !== null && "params" in first) {
+    return (params as (Partial<O> & { params: Parameter[] })[]).map((g) => {
+      if (g.params.length === 0) throw new TypeError(`${name}: a param group has no parameters`);
+      return g;
+    });
+  }
+  return [{ params: [...(params as Parameter[])] } as Partial<O> & { params: Parameter[] }];
+}
+
+/** @throws {RangeError} unless `value` is finite and ≥ `min`. */
+export function checkMin(optimizer: string, option: string, value: unknown, min = 0): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new RangeError(`${optimizer}: ${option} must be >= ${min}, received ${value}`);
+  }
+}
+
+/** @throws {RangeError} unless `value` is in [0, 1). */
+export function checkUnit(optimizer: string, option: string, value: unknown): void {
+  if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+    throw new RangeError(`${optimizer}: ${option} must be in [0, 1), received ${value}`);
+  }
+}
