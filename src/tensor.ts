@@ -52,6 +52,16 @@ export function formatShape(shape: Shape): string {
 
 const scopes: Set<Tensor>[] = [];
 
+/**
+ * Safety net: a pooled buffer whose tensors were all garbage-collected without `dispose()`
+ * goes back to the pool. Disposing explicitly (or through `tidy`) is still the way to keep
+ * memory flat; collection happens whenever the JavaScript engine decides.
+ */
+const finalizer = new FinalizationRegistry<{ storage: Storage; gpu: Gpu }>(({ storage, gpu }) => {
+  storage.refs--;
+  if (storage.refs === 0 && storage.pooled && !gpu.isLost) gpu.pool.release(storage.buffer);
+});
+
 /** An f32 tensor on the GPU. */
 export class Tensor {
   /** Device holding the data. */
@@ -90,12 +100,16 @@ export class Tensor {
     this.rowStride = rowStride ?? this.rowNumel;
     this.#storage = storage;
     storage.refs++;
+    if (storage.pooled) finalizer.register(this, { storage, gpu }, this);
     scopes.at(-1)?.add(this);
   }
 
   /** An uninitialised tensor with a buffer from the pool. */
   static empty(shape: Shape, options: TensorOptions = {}): Tensor {
     checkShape(shape);
+    if (options.population && shape.length === 0) {
+      throw new TypeError("A population tensor needs at least one dimension");
+    }
     const gpu = options.gpu ?? currentGpu();
     const buffer = gpu.pool.acquire(numelOf(shape) * 4);
     return new Tensor(gpu, { buffer, refs: 0, pooled: true }, shape, options.population ?? false);
@@ -222,6 +236,7 @@ export class Tensor {
     const storage = this.#storage;
     if (storage === null) return;
     this.#storage = null;
+    finalizer.unregister(this);
     for (const scope of scopes) scope.delete(this);
     storage.refs--;
     if (storage.refs === 0 && storage.pooled) this.gpu.pool.release(storage.buffer);

@@ -98,3 +98,25 @@ Deno.test("tidy disposes on error and rejects async functions", async () => {
     assert.throws(() => tidy(() => Promise.resolve(Tensor.empty([3]))), TypeError);
   });
 });
+
+Deno.test("a tensor collected without dispose() returns its buffer to the pool", async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return; // needs --v8-flags=--expose-gc; covered in CI by the task flags
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  await settle(); // tensors dropped by earlier tests go first
+  const before = gpu.stats.bytesInUse;
+  (() => {
+    Tensor.empty([1000]);
+  })();
+  assert.equal(gpu.stats.bytesInUse, before + 4000);
+  for (let i = 0; i < 10 && gpu.stats.bytesInUse !== before; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(gpu.stats.bytesInUse, before);
+});

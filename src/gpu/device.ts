@@ -223,14 +223,18 @@ export class Gpu {
    * Writes CPU data into a buffer. Work recorded before this call is submitted first, so it
    * still sees the old contents (program order is kept).
    */
-  write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView<ArrayBuffer>): void {
+  write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
     this.#assertUsable();
     this.flush();
+    const shared = !(data.buffer instanceof ArrayBuffer);
+    const bytes = shared
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer
+      : data.buffer as ArrayBuffer;
     this.device.queue.writeBuffer(
       buffer,
       byteOffset,
-      data.buffer,
-      data.byteOffset,
+      bytes,
+      shared ? 0 : data.byteOffset,
       data.byteLength,
     );
     this.stats.uploads++;

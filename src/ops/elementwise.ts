@@ -117,6 +117,7 @@ function checkRowShapes(op: string, tensors: Tensor[]): void {
 }
 
 function mapOp(op: string, name: KernelName, inputs: Tensor[], alpha = 0, beta = 0): Tensor {
+  for (const t of inputs) t.buffer; // throws for a disposed input before anything is allocated
   const gpu = sameGpu(op, ...inputs);
   checkRowShapes(op, inputs);
   const rows = populationRows(op, ...inputs);

@@ -45,6 +45,8 @@ export interface OptimizerStateDict {
   state: Record<number, ParamStateDict>;
   /** Group options with `params` replaced by parameter indices. */
   paramGroups: (Record<string, unknown> & { params: number[] })[];
+  /** Optimizer-level state beyond torch's format (counters, seeds, wrapped optimizers). */
+  extra?: Record<string, unknown>;
 }
 
 /** A run of adjacent parameters updated by one dispatch. @internal */
@@ -68,8 +70,8 @@ export abstract class Optimizer<O extends object> {
   readonly paramGroups: ParamGroup<O>[] = [];
   /** The parameter buffer all parameters belong to. */
   readonly flat: FlatParameters;
-  /** The parameter row this optimizer updates. */
-  readonly row: number;
+  /** The parameter row this optimizer updates (see {@linkcode bindRow}). */
+  row: number;
   /** Per-parameter counters (`step`, ...), created when a parameter first gets a gradient. */
   protected readonly paramState: Map<Parameter, Record<string, number>> = new Map();
   readonly #buffers = new Map<string, GPUBuffer>();
@@ -88,6 +90,18 @@ export abstract class Optimizer<O extends object> {
     this.row = options.row ?? 0;
     this.flat.checkRow(this.row, `${name}: row`);
     for (const group of groups) this.addParamGroup(group);
+  }
+
+  /**
+   * Moves this optimizer to another parameter row (a swarm gives each member its own).
+   *
+   * @throws {Error} once the optimizer has state: state belongs to a row.
+   */
+  bindRow(row: number): void {
+    if (this.paramState.size > 0 || this.#buffers.size > 0) {
+      throw new Error(`${this.#name}: cannot move to another row once it has state`);
+    }
+    this.row = row;
   }
 
   /** The device. */
@@ -154,18 +168,19 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * Runs of adjacent parameters that have a gradient in this optimizer's row and share a group
-   * and a `key` (e.g. the step count), ready for one dispatch each. Calls `touch` on each
-   * parameter first (to create its state).
+   * Runs of adjacent parameters that share a group and a `key` (e.g. the step count), ready
+   * for one dispatch each; by default only parameters with a gradient in this optimizer's row
+   * (`include`). Calls `touch` on each included parameter first (to create its state).
    */
   protected segments(
     key: (p: Parameter) => string | number = () => 0,
     touch?: (p: Parameter) => void,
+    include: (p: Parameter) => boolean = (p) => this.flat.hasGrad(p, this.row),
   ): Segment<O>[] {
     const items: { group: ParamGroup<O>; p: Parameter; k: string | number }[] = [];
     for (const group of this.paramGroups) {
       for (const p of group.params) {
-        if (!this.flat.hasGrad(p, this.row)) continue;
+        if (!include(p)) continue;
         touch?.(p);
         items.push({ group, p, k: key(p) });
       }
@@ -251,8 +266,17 @@ export abstract class Optimizer<O extends object> {
       }
       paramGroups.push({ ...cloneOptions(options, true), params: indices });
     }
-    return { state, paramGroups };
+    const extra = await this.extraState();
+    return extra === undefined ? { state, paramGroups } : { state, paramGroups, extra };
   }
+
+  /** Optimizer-level state to checkpoint besides groups and per-parameter state. */
+  protected extraState(): Promise<Record<string, unknown> | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  /** Restores what {@linkcode extraState} saved. */
+  protected loadExtraState(_extra: Record<string, unknown> | undefined): void {}
 
   /**
    * Restores a checkpoint from {@linkcode stateDict} into an optimizer over the same model.
@@ -301,6 +325,7 @@ export abstract class Optimizer<O extends object> {
       }
       this.paramState.set(p, counters);
     }
+    this.loadExtraState(dict.extra);
   }
 
   /** Returns the state buffers to the pool. */
