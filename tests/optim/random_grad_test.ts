@@ -24,7 +24,7 @@ function fixed(base: number[], cand: number[]) {
   return () => tensor([...base, ...cand], base.length === 1 ? [2] : [2, base.length]);
 }
 
-Deno.test("RandomGrad evaluates both rows in one closure call with no readback", async () => {
+Deno.test("RandomGrad evaluates both rows in one closure call with no readback", () => {
   const x = QUADRATIC.init();
   const opt = new RandomGrad([x], { magn: 1e-3, opt: new SGD([x], { lr: 0.01 }) });
   const { closure, calls } = counted(QUADRATIC.closure(x));
