@@ -20,7 +20,7 @@
 // Bindings:
 //   0  losses  storage, read        f32  the closure's loss tensor
 //   1  state   storage, read_write  f32  the optimizer's small state (coefficients, lowest, …)
-//   2  report  storage, read_write  f32  the loss tensor the step returns (one value)
+//   2  report  storage, read_write  f32  the loss the step returns, at reportOff
 //   3  p       uniform              Params
 //
 // Dispatch: one workgroup of one invocation.
@@ -36,6 +36,7 @@ struct Params {
   coefOff: u32,
   stateOff: u32,
   regOff: u32,
+  reportOff: u32,
   scale: f32,
 }
 
@@ -132,7 +133,7 @@ fn decide_grad() {
   if (nGood == 0u && worst >= 0 && (has(NEGATE_WORST) || has(STEP_OPPOSITE))) {
     state[p.coefOff + u32(worst)] = 1.0;
   }
-  report[0] = row_mean(p.candRow + p.k - 1u);
+  report[p.reportOff] = row_mean(p.candRow + p.k - 1u);
 }
 
 @compute @workgroup_size(1)
@@ -150,7 +151,7 @@ fn decide_spsa() {
     if (is_bad(lp)) { last = lm; }
     if (is_bad(lm)) { last = lp; }
   }
-  report[0] = last;
+  report[p.reportOff] = last;
 }
 
 fn reg(k: u32) -> f32 {
@@ -185,10 +186,10 @@ fn decide_select() {
   state[p.stateOff + 2u] = f32(w);
   state[p.stateOff + 3u] = f32(m);
   if (has(REPORT_LOWEST)) {
-    report[0] = lowest;
+    report[p.reportOff] = lowest;
   } else if (m >= 0) {
-    report[0] = lm;
+    report[p.reportOff] = lm;
   } else {
-    report[0] = row_mean(p.candRow);
+    report[p.reportOff] = row_mean(p.candRow);
   }
 }

@@ -109,6 +109,7 @@ function decideSpec(entryPoint: string): KernelSpec {
       coefOff: "u32",
       stateOff: "u32",
       regOff: "u32",
+      reportOff: "u32",
       scale: "f32",
     },
   };
@@ -244,7 +245,7 @@ export function decide(
   ev: Evaluation,
   state: GPUBuffer,
   report: Tensor,
-  values: Omit<ParamValues, "lossOff" | "perRow" | "rowBase">,
+  values: Omit<ParamValues, "lossOff" | "perRow" | "rowBase" | "reportOff">,
 ): void {
   gpu.dispatch(gpu.kernel(DECIDE[kind]), [ev.loss.buffer, state, report.buffer], {
     lossOff: ev.loss.offset,
@@ -257,6 +258,7 @@ export function decide(
     coefOff: 0,
     stateOff: 0,
     regOff: 0,
+    reportOff: report.offset,
     scale: 0,
     ...values,
   }, [1]);

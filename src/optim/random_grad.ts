@@ -111,7 +111,8 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
     return [plan.home, cand];
   }
 
-  accept(ev: Evaluation, plan: RowPlan, report: Tensor): void {
+  accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
+    if (ev === null) throw new Error("RandomGrad: nothing was evaluated");
     const spans = this.spans();
     const opposite = new Set(spans.map((s) => s.group.stepOpposite));
     for (const value of opposite) {

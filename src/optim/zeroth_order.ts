@@ -15,6 +15,7 @@
 
 import type { Parameter } from "../nn/parameter.ts";
 import type { FlatParameters } from "../nn/flat.ts";
+import { fill } from "../ops/elementwise.ts";
 import { formatShape, Tensor, tidy } from "../tensor.ts";
 import type { Evaluation } from "./_zo_kernels.ts";
 import {
@@ -81,16 +82,17 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
 
   /**
    * Writes this step's candidates into scratch rows (recorded on the GPU, not run).
-   * @returns the rows the closure must evaluate (home and/or scratch rows).
+   * @returns the rows the closure must evaluate (home and/or scratch rows); none for a
+   *   wrapper around a first-order optimizer.
    */
   abstract propose(plan: RowPlan): number[];
 
   /**
-   * Records the work that follows the evaluation: decisions from the losses, gradients or row
-   * selection, inner optimizer steps. Writes the loss `step()` returns into `report` and
-   * advances {@linkcode stepCount}.
+   * Records the work that follows the evaluation (null when nothing was evaluated):
+   * decisions from the losses, gradients or row selection, inner optimizer steps. Writes the
+   * loss `step()` returns into `report` and advances {@linkcode stepCount}.
    */
-  abstract accept(ev: Evaluation, plan: RowPlan, report: Tensor): void;
+  abstract accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void;
 
   /**
    * One step: propose, evaluate every candidate row in one closure call, accept.
@@ -99,17 +101,21 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
    *   scalar for one row), or per example (`[P, B]`, e.g. `crossEntropy(out, y, { reduction:
    *   "none" })`), which makes the comparisons exact to the last bit.
    * @returns the loss this optimizer reports (see each class), as a one-element GPU tensor.
-   * @throws {TypeError} without a closure or when it returns a loss of the wrong size.
+   * @throws {TypeError} without a closure when rows must be evaluated, or when it returns a
+   *   loss of the wrong size.
    */
   override step(closure?: Closure): Tensor {
-    if (closure === undefined) throw new TypeError(`${this.#name}.step needs a closure`);
     const plan = reserveRows(this.flat, this.row, this.scratchRows());
-    const ev = evaluate(this.flat, this.propose(plan), closure);
-    const report = Tensor.empty([], { gpu: this.gpu });
+    const rows = this.propose(plan);
+    if (rows.length > 0 && closure === undefined) {
+      throw new TypeError(`${this.#name}.step needs a closure`);
+    }
+    const ev = rows.length === 0 ? null : evaluate(this.flat, rows, closure!);
+    const report = fill(Tensor.empty([], { gpu: this.gpu }), NaN);
     try {
       this.accept(ev, plan, report);
     } finally {
-      ev.loss.dispose();
+      ev?.loss.dispose();
     }
     return report;
   }
