@@ -148,7 +148,10 @@ export class Gpu {
     if (cached !== undefined) return cached;
     this.#assertUsable();
     this.device.pushErrorScope("validation");
-    const module = this.device.createShaderModule({ code: spec.code, label: spec.file });
+    const module = this.device.createShaderModule({
+      code: (spec.prelude ?? "") + spec.code,
+      label: spec.file,
+    });
     const layout = createLayout(this.device, spec);
     const pipeline = this.device.createComputePipeline({
       label: key,

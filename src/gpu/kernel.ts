@@ -21,6 +21,11 @@ export interface KernelSpec {
   readonly file: string;
   /** The WGSL source of the whole file. */
   readonly code: string;
+  /**
+   * Library text compiled in front of `code` (e.g. the random generator's functions); error
+   * line numbers still refer to `code`.
+   */
+  readonly prelude?: string;
   /** Name of the `@compute` function. */
   readonly entryPoint: string;
   /** Storage bindings in binding order (0, 1, ...). */
@@ -127,10 +132,15 @@ export function compileError(
       : new Error(`WGSL pipeline error in ${spec.file} (entry ${spec.entryPoint}): ${fallback}`);
   }
   const first = errors[0];
-  const line = spec.code.split("\n")[first.lineNum - 1]?.trim() ?? "";
+  const preludeLines = spec.prelude === undefined ? 0 : spec.prelude.split("\n").length - 1;
+  const inPrelude = first.lineNum <= preludeLines;
+  const lineNum = inPrelude ? first.lineNum : first.lineNum - preludeLines;
+  const source = inPrelude ? spec.prelude! : spec.code;
+  const line = source.split("\n")[lineNum - 1]?.trim() ?? "";
   const text = first.message.trim().split("\n")[0];
+  const where = inPrelude ? `the prelude of ${spec.file}` : spec.file;
   return new Error(
-    `WGSL compile error in ${spec.file}:${first.lineNum}:${first.linePos} ` +
-      `(entry ${spec.entryPoint}): ${text}\n  ${first.lineNum} | ${line}`,
+    `WGSL compile error in ${where}:${lineNum}:${first.linePos} ` +
+      `(entry ${spec.entryPoint}): ${text}\n  ${lineNum} | ${line}`,
   );
 }

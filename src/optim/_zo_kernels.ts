@@ -50,7 +50,8 @@ const WITH_NOISE = RANDOM_WGSL + noiseCode;
 
 const PERTURB: KernelSpec = {
   file: "shaders/zo_perturb.wgsl",
-  code: WITH_NOISE + perturbCode,
+  prelude: WITH_NOISE,
+  code: perturbCode,
   entryPoint: "perturb",
   storage: ["write"],
   params: {
@@ -72,7 +73,8 @@ const PERTURB: KernelSpec = {
 
 const COMBINE: KernelSpec = {
   file: "shaders/zo_combine.wgsl",
-  code: WITH_NOISE + combineCode,
+  prelude: WITH_NOISE,
+  code: combineCode,
   entryPoint: "combine",
   storage: ["read", "write"],
   params: {

@@ -124,3 +124,20 @@ Deno.test("Gpu exposes the adapter description and the adapter's limits", () => 
   assert.ok(gpu.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024);
   assert.equal(gpu.variant, gpu.adapter.isFallbackAdapter ? "fallback" : "tiled");
 });
+
+Deno.test("a compile error after a prelude names the line in the kernel's own file", async () => {
+  const own = await Gpu.create();
+  try {
+    const spec: KernelSpec = {
+      file: "shaders/with_prelude.wgsl",
+      prelude: "fn helper() -> f32 { return 1.0; }\n// more library\n// and more\n",
+      code: "@compute @workgroup_size(1)\nfn main() {\n  let y: f32 = helper() + missing;\n}\n",
+      entryPoint: "main",
+      storage: [],
+    };
+    own.dispatch(own.kernel(spec), [], undefined, [1]);
+    await assert.rejects(own.checkErrors(), /shaders\/with_prelude\.wgsl:3:/);
+  } finally {
+    own.destroy();
+  }
+});

@@ -1,0 +1,533 @@
+/**
+ * `SwarmOfOptimizers`: derivative-free optimizers each with its own parameters, evaluated
+ * together; the bad ones die and respawn as a crossover of the two best.
+ *
+ * @module
+ */
+
+import type { KernelSpec } from "../gpu/kernel.ts";
+import { ceilDiv, fold } from "../ops/_util.ts";
+import { axpy, broadcastRow, copy, copyRows, scale, zeros } from "../ops/elementwise.ts";
+import { RANDOM_WGSL } from "../ops/random.ts";
+import { mean } from "../ops/reduce.ts";
+import { Tensor } from "../tensor.ts";
+import { type Evaluation, perturb, type Sampler, samplerKind, selectRow } from "./_zo_kernels.ts";
+import type { Optimizer, ParamsInput } from "./optimizer.ts";
+import { type RowPlan, type ZerothOrderBind, ZerothOrderOptimizer } from "./zeroth_order.ts";
+import rankCode from "../../shaders/swarm_rank.wgsl" with { type: "text" };
+import respawnCode from "../../shaders/swarm_respawn.wgsl" with { type: "text" };
+import gravityCode from "../../shaders/swarm_gravity.wgsl" with { type: "text" };
+
+/** Crossover strategies of the original, with its default weights 8 : 1 : 4 : 4. */
+export interface CrossoverWeights {
+  swap: number;
+  uniform: number;
+  onepoint: number;
+  mean: number;
+}
+
+/** Options of {@linkcode SwarmOfOptimizers}. */
+export interface SwarmOptions extends ZerothOrderBind {
+  /** Members older than this many steps can die; null: nobody dies. Default null. */
+  oldSteps?: number | null;
+  /** An old member that is not the best for more than this many steps in a row dies. Default 10. */
+  dieAfter?: number;
+  /** Probability that a respawn is a crossover (else a copy of the best). Default 1. */
+  crossoverP?: number;
+  /** Strategy weights, or one strategy by name. Default swap 8, uniform 1, onepoint 4, mean 4. */
+  crossover?: Partial<CrossoverWeights> | keyof CrossoverWeights;
+  /** Pull toward the center each step (x −= gravity·sign(d)·|d|^gravityP); null: off. Default null. */
+  gravity?: number | null;
+  /** Center of gravity: the best member's parameters or the members' mean. Default "best". */
+  gravityMode?: "best" | "mean";
+  /** Exponent of the pull. Default 1. */
+  gravityP?: number;
+  /** Noise added to every member each step (scale of the sampler); null: off. Default null. */
+  noise?: number | null;
+  /** Distribution of that noise. Default "normal". */
+  noiseSampler?: Sampler;
+  /** Momentum of the members' mean, added to every member; null: off. Default null. */
+  meanMomentum?: number | null;
+  /** The model row after a step: the best member, the mean of the members before the step, or the last member. Default "best". */
+  aggMode?: "best" | "mean" | "last";
+  /**
+   * `"reset"` (default): a respawned member starts young (age and bad streak reset).
+   * `"original"`: the streak is kept, so it respawns every step until it becomes the best.
+   */
+  respawn?: "reset" | "original";
+}
+
+const WG = 64;
+const NOISE_STREAM = 0x6e6f6973;
+const DEFAULT_WEIGHTS: CrossoverWeights = { swap: 8, uniform: 1, onepoint: 4, mean: 4 };
+
+const RANK: KernelSpec = {
+  file: "shaders/swarm_rank.wgsl",
+  code: rankCode,
+  entryPoint: "rank",
+  storage: ["read", "write", "write"],
+  params: {
+    n: "u32",
+    oldSteps: "u32",
+    noOld: "u32",
+    dieAfter: "u32",
+    original: "u32",
+    reportOff: "u32",
+  },
+};
+
+const RESPAWN: KernelSpec = {
+  file: "shaders/swarm_respawn.wgsl",
+  prelude: RANDOM_WGSL,
+  code: respawnCode,
+  entryPoint: "respawn",
+  storage: ["read", "read", "write"],
+  params: {
+    n: "u32",
+    tensors: "u32",
+    homeOff: "u32",
+    aOff: "u32",
+    stride: "u32",
+    seed: "u32",
+    stream: "u32",
+    counter: "u32",
+    crossoverP: "f32",
+    cSwap: "f32",
+    cUniform: "f32",
+    cOnepoint: "f32",
+  },
+};
+
+const GRAVITY: KernelSpec = {
+  file: "shaders/swarm_gravity.wgsl",
+  code: gravityCode,
+  entryPoint: "gravity",
+  storage: ["read", "write"],
+  params: { homeOff: "u32", stride: "u32", gravity: "f32", power: "f32" },
+};
+
+/** What {@linkcode SwarmOfOptimizers.inspect} returns. */
+export interface SwarmInspection {
+  best: number;
+  second: number;
+  age: number[];
+  streak: number[];
+  dead: boolean[];
+}
+
+/**
+ * SwarmOfOptimizers (torchzero's `SwarmOfOptimizers`): every member optimizer gets its own
+ * copy of the parameters (a row of the parameter buffer); one step evaluates all members'
+ * candidates in ONE closure call (10 RandomGrads: 20 rows), ranks them on the GPU, ages them,
+ * and replaces members that stay bad by a crossover of the two best.
+ *
+ * ```text
+ * first step: every member's row = the model row
+ * each step:  age += 1; [mean of members; gravity; mean momentum; noise]
+ *             every member proposes → one evaluation → every member accepts, reports a loss
+ *             best, second = the two lowest reported losses (NaN/∞ never rank best)
+ *             old (age > oldSteps) and not best → streak += 1, else streak = 0
+ *             streak > dieAfter → row = crossover(best, second) with probability crossoverP,
+ *                                 else a copy of the best; its own optimizer state is kept
+ *             model row = best member (aggMode "best") | mean before the step | last member
+ * return the best member's reported loss
+ * ```
+ * Members are built over the model's parameters as usual; the swarm moves each to its own
+ * row (member i → row i + 1; row 0 stays the model) and zeroes their gradients every step.
+ *
+ * Differences from the original: all members are evaluated in one forward pass; a respawned
+ * member starts young (its age and bad streak reset; the original kept the streak, so a member
+ * respawned on every later step until it became the best — `respawn: "original"` keeps that);
+ * options apply to the whole swarm rather than per param group; the respawn draws come from the
+ * counter-based generator (one per member and tensor, as in the original).
+ *
+ * @example
+ * ```ts ignore
+ * const params = model.parameters();
+ * const members = Array.from({ length: 10 }, (_, i) =>
+ *   new RandomGrad(params, { magn: 1e-5, seed: i, opt: new AdamW(params, { lr: 1e-3 }) }));
+ * const swarm = new SwarmOfOptimizers(params, members, { oldSteps: 5, dieAfter: 20, crossoverP: 0.9 });
+ * const loss = swarm.step(() => crossEntropy(model.forward(x), y, { reduction: "none" }));
+ * ```
+ */
+export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never>> {
+  /** The members, each bound to its own row. */
+  readonly optimizers: ZerothOrderOptimizer<object>[];
+  readonly #o: Required<Omit<SwarmOptions, "row" | "seed" | "crossover">> & {
+    weights: CrossoverWeights;
+  };
+  readonly #reports: Tensor;
+  readonly #swarm: Tensor;
+  readonly #meta: GPUBuffer;
+  readonly #tensors: number;
+  #center: Tensor | null = null;
+  #mean: Tensor | null = null;
+  #prevMean: Tensor | null = null;
+  #momentum: Tensor | null = null;
+
+  /**
+   * @throws {RangeError} for fewer than two members or an option out of range.
+   * @throws {TypeError} if a member is not a derivative-free optimizer over the same model.
+   */
+  constructor(
+    params: ParamsInput<Record<string, never>>,
+    optimizers: Optimizer<object>[],
+    options: SwarmOptions = {},
+  ) {
+    super("SwarmOfOptimizers", params, {}, { row: options.row, seed: options.seed });
+    if (optimizers.length < 2) {
+      throw new RangeError(
+        `SwarmOfOptimizers: needs at least 2 members, received ${optimizers.length}`,
+      );
+    }
+    for (const opt of optimizers) {
+      if (!(opt instanceof ZerothOrderOptimizer)) {
+        throw new TypeError("SwarmOfOptimizers: members must be derivative-free optimizers");
+      }
+      if (opt.flat !== this.flat) {
+        throw new TypeError("SwarmOfOptimizers: members must be over the same model");
+      }
+    }
+    this.optimizers = optimizers as ZerothOrderOptimizer<object>[];
+    this.#o = resolveOptions(options);
+    const n = this.optimizers.length;
+    this.optimizers.forEach((m, i) => m.bindRow(this.row + 1 + i));
+    const gpu = this.gpu;
+    this.#reports = zeros([n], { gpu }).keep();
+    this.#swarm = zeros([2 + 3 * n], { gpu }).keep();
+    const meta = new Uint32Array(8 * this.flat.params.length);
+    this.flat.params.forEach((p, t) => {
+      meta.set([p.offset, p.numel, Math.min(p.shape.length, 4), ...padDims(p.shape)], 8 * t);
+    });
+    this.#tensors = this.flat.params.length;
+    this.#meta = gpu.device.createBuffer({
+      size: Math.max(16, meta.byteLength),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    gpu.write(this.#meta, 0, meta);
+  }
+
+  protected validate(): void {}
+
+  /** Rows after the model: members, their scratch rows, two parent copies. */
+  scratchRows(): number {
+    return this.optimizers.length + this.optimizers.reduce((k, m) => k + m.scratchRows(), 0) + 2;
+  }
+
+  #plans(plan: RowPlan): RowPlan[] {
+    const n = this.optimizers.length;
+    let at = n;
+    return this.optimizers.map((m, i) => {
+      const k = m.scratchRows();
+      const scratch = plan.scratch.slice(at, at + k);
+      at += k;
+      return { home: plan.scratch[i], scratch };
+    });
+  }
+
+  /** Rows of the members as a population view `[n, stride]`. */
+  #homes(plan: RowPlan): Tensor {
+    const { flat } = this;
+    return Tensor.view(this.gpu, flat.buffer, [this.optimizers.length, flat.stride], {
+      population: true,
+      offset: plan.scratch[0] * flat.stride,
+      rowStride: flat.stride,
+    });
+  }
+
+  propose(plan: RowPlan): number[] {
+    const { gpu, flat } = this;
+    const o = this.#o;
+    if (this.stepCount === 0) {
+      const all = flat.tensor();
+      broadcastRow(all, plan.home);
+      all.dispose();
+    }
+    const homes = this.#homes(plan);
+    if (o.gravity !== null || o.meanMomentum !== null || o.aggMode === "mean") {
+      const m = mean(homes, { axis: 0 });
+      if (this.#mean === null) this.#mean = m.keep();
+      else {
+        this.#prevMean ??= zeros([flat.stride], { gpu }).keep();
+        copy(this.#mean, this.#prevMean);
+        copy(m, this.#mean);
+        m.dispose();
+      }
+    }
+    if (o.gravity !== null && this.#center !== null) {
+      const [x, z] = this.#grid();
+      gpu.dispatch(gpu.kernel(GRAVITY, { WG }), [this.#center.buffer, flat.buffer], {
+        homeOff: plan.scratch[0] * flat.stride,
+        stride: flat.stride,
+        gravity: o.gravity,
+        power: o.gravityP,
+      }, [x, this.optimizers.length, z]);
+    }
+    if (this.#momentum !== null) axpy(homes, this.#momentum, 1);
+    if (o.noise !== null) {
+      const kind = samplerKind("SwarmOfOptimizers", o.noiseSampler);
+      for (let i = 0; i < this.optimizers.length; i++) {
+        for (const seg of this.spans()) {
+          perturb(gpu, flat.buffer, flat.stride, seg, {
+            seed: this.seed,
+            stream: this.stream ^ NOISE_STREAM,
+            counter: this.stepCount,
+            idBase: i,
+            kind,
+            base: plan.scratch[i],
+            dst: plan.scratch[i],
+            k: 1,
+            keep: 1,
+            scale: o.noise,
+          });
+        }
+      }
+    }
+    homes.dispose();
+    const plans = this.#plans(plan);
+    return this.optimizers.flatMap((m, i) => {
+      m.zeroGrad();
+      return m.propose(plans[i]);
+    });
+  }
+
+  #grid(): [number, number] {
+    return fold(ceilDiv(this.flat.stride, WG));
+  }
+
+  accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
+    const { gpu, flat } = this;
+    const o = this.#o;
+    const n = this.optimizers.length;
+    const plans = this.#plans(plan);
+    this.optimizers.forEach((m, i) => {
+      const slot = Tensor.view(gpu, this.#reports.buffer, [], { offset: i });
+      m.accept(ev, plans[i], slot);
+      slot.dispose();
+    });
+    gpu.dispatch(gpu.kernel(RANK), [this.#reports.buffer, this.#swarm.buffer, report.buffer], {
+      n,
+      oldSteps: o.oldSteps ?? 0,
+      noOld: o.oldSteps === null ? 1 : 0,
+      dieAfter: o.dieAfter,
+      original: o.respawn === "original" ? 1 : 0,
+      reportOff: report.offset,
+    }, [1]);
+    const first = plan.scratch[0];
+    const parents = plan.scratch.at(-2)!;
+    const whole = { start: 0, end: flat.stride };
+    selectRow(gpu, this.#swarm.buffer, flat.buffer, flat.stride, whole, {
+      chosenAt: 0,
+      home: parents,
+      cand: first,
+    });
+    selectRow(gpu, this.#swarm.buffer, flat.buffer, flat.stride, whole, {
+      chosenAt: 1,
+      home: parents + 1,
+      cand: first,
+    });
+    if (o.oldSteps !== null) this.#respawn(first, parents);
+    if (o.aggMode === "best") {
+      selectRow(gpu, this.#swarm.buffer, flat.buffer, flat.stride, whole, {
+        chosenAt: 0,
+        home: plan.home,
+        cand: first,
+      });
+    } else if (o.aggMode === "mean") {
+      const row = Tensor.view(gpu, flat.buffer, [flat.stride], { offset: plan.home * flat.stride });
+      copy(this.#mean!, row);
+      row.dispose();
+    } else {
+      const all = flat.tensor();
+      copyRows(all, first + n - 1, plan.home);
+      all.dispose();
+    }
+    if (o.gravity !== null) {
+      this.#center ??= zeros([flat.stride], { gpu }).keep();
+      if (o.gravityMode === "mean") copy(this.#mean!, this.#center);
+      else {gpu.copy(
+          flat.buffer,
+          parents * flat.stride * 4,
+          this.#center.buffer,
+          0,
+          flat.stride * 4,
+        );}
+    }
+    if (o.meanMomentum !== null && this.#prevMean !== null) {
+      this.#momentum ??= zeros([flat.stride], { gpu }).keep();
+      // mm = (mm + prevMean − mean) · meanMomentum
+      axpy(this.#momentum, this.#prevMean, 1);
+      axpy(this.#momentum, this.#mean!, -1);
+      const scaled = scale(this.#momentum, o.meanMomentum);
+      copy(scaled, this.#momentum);
+      scaled.dispose();
+    }
+    this.stepCount++;
+  }
+
+  #respawn(first: number, parents: number): void {
+    const { gpu, flat } = this;
+    const o = this.#o;
+    const w = o.weights;
+    const total = w.swap + w.uniform + w.onepoint + w.mean;
+    const [x, z] = this.#grid();
+    gpu.dispatch(gpu.kernel(RESPAWN, { WG }), [this.#swarm.buffer, this.#meta, flat.buffer], {
+      n: this.optimizers.length,
+      tensors: this.#tensors,
+      homeOff: first * flat.stride,
+      aOff: parents * flat.stride,
+      stride: flat.stride,
+      seed: this.seed,
+      stream: this.stream,
+      counter: this.stepCount,
+      crossoverP: o.crossoverP,
+      cSwap: w.swap / total,
+      cUniform: (w.swap + w.uniform) / total,
+      cOnepoint: (w.swap + w.uniform + w.onepoint) / total,
+    }, [x, this.optimizers.length, z]);
+  }
+
+  /** Reads the ranking and each member's age, bad streak and death flag (one readback; for tests and diagnostics). */
+  async inspect(): Promise<SwarmInspection> {
+    const n = this.optimizers.length;
+    const s = await this.#swarm.read();
+    return {
+      best: s[0],
+      second: s[1],
+      age: [...s.subarray(2, 2 + n)],
+      streak: [...s.subarray(2 + n, 2 + 2 * n)],
+      dead: [...s.subarray(2 + 2 * n, 2 + 3 * n)].map((v) => v === 1),
+    };
+  }
+
+  override zeroGrad(options: { setToNone?: boolean } = {}): void {
+    for (const m of this.optimizers) m.zeroGrad(options);
+  }
+
+  protected override async extraState(): Promise<Record<string, unknown>> {
+    const members = [];
+    for (const m of this.optimizers) members.push(await m.stateDict());
+    const read = async (t: Tensor | null) => t === null ? null : await t.read();
+    return {
+      ...await super.extraState(),
+      members,
+      swarm: await this.#swarm.read(),
+      center: await read(this.#center),
+      mean: await read(this.#mean),
+      prevMean: await read(this.#prevMean),
+      momentum: await read(this.#momentum),
+    };
+  }
+
+  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
+    super.loadExtraState(extra);
+    if (extra === undefined) return;
+    type Dict = Parameters<Optimizer<object>["loadStateDict"]>[0];
+    (extra.members as Dict[]).forEach((d, i) => this.optimizers[i].loadStateDict(d));
+    this.gpu.write(this.#swarm.buffer, 0, extra.swarm as Float32Array);
+    const load = (values: unknown, current: Tensor | null): Tensor | null => {
+      if (!(values instanceof Float32Array)) return current;
+      const t = current ?? Tensor.empty([values.length], { gpu: this.gpu }).keep();
+      this.gpu.write(t.buffer, 0, values);
+      return t;
+    };
+    this.#center = load(extra.center, this.#center);
+    this.#mean = load(extra.mean, this.#mean);
+    this.#prevMean = load(extra.prevMean, this.#prevMean);
+    this.#momentum = load(extra.momentum, this.#momentum);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const m of this.optimizers) m.dispose();
+    for (
+      const t of [
+        this.#reports,
+        this.#swarm,
+        this.#center,
+        this.#mean,
+        this.#prevMean,
+        this.#momentum,
+      ]
+    ) t?.dispose();
+    this.#meta.destroy();
+  }
+}
+
+function padDims(shape: readonly number[]): number[] {
+  const dims = shape.length <= 4
+    ? [...shape]
+    : [shape.slice(0, shape.length - 3).reduce((a, b) => a * b, 1), ...shape.slice(-3)];
+  while (dims.length < 4) dims.push(1);
+  return dims;
+}
+
+function resolveOptions(options: SwarmOptions) {
+  const name = "SwarmOfOptimizers";
+  const o = {
+    oldSteps: options.oldSteps ?? null,
+    dieAfter: options.dieAfter ?? 10,
+    crossoverP: options.crossoverP ?? 1,
+    gravity: options.gravity ?? null,
+    gravityMode: options.gravityMode ?? "best",
+    gravityP: options.gravityP ?? 1,
+    noise: options.noise ?? null,
+    noiseSampler: options.noiseSampler ?? "normal",
+    meanMomentum: options.meanMomentum ?? null,
+    aggMode: options.aggMode ?? "best",
+    respawn: options.respawn ?? "reset",
+    weights: weightsOf(options.crossover),
+  };
+  const integer = (key: string, v: number | null) => {
+    if (v !== null && (!Number.isInteger(v) || v < 0)) {
+      throw new RangeError(`${name}: ${key} must be an integer >= 0, received ${v}`);
+    }
+  };
+  integer("oldSteps", o.oldSteps);
+  integer("dieAfter", o.dieAfter);
+  if (!(o.crossoverP >= 0 && o.crossoverP <= 1)) {
+    throw new RangeError(`${name}: crossoverP must be in [0, 1], received ${o.crossoverP}`);
+  }
+  for (const key of ["gravity", "noise", "meanMomentum"] as const) {
+    const v = o[key];
+    if (v !== null && !(v >= 0 && Number.isFinite(v))) {
+      throw new RangeError(`${name}: ${key} must be >= 0, received ${v}`);
+    }
+  }
+  if (!(o.gravityP > 0)) {
+    throw new RangeError(`${name}: gravityP must be > 0, received ${o.gravityP}`);
+  }
+  if (!["best", "mean"].includes(o.gravityMode)) {
+    throw new RangeError(
+      `${name}: gravityMode must be "best" or "mean", received ${o.gravityMode}`,
+    );
+  }
+  if (!["best", "mean", "last"].includes(o.aggMode)) {
+    throw new RangeError(
+      `${name}: aggMode must be "best", "mean" or "last", received ${o.aggMode}`,
+    );
+  }
+  if (!["reset", "original"].includes(o.respawn)) {
+    throw new RangeError(`${name}: respawn must be "reset" or "original", received ${o.respawn}`);
+  }
+  samplerKind(name, o.noiseSampler);
+  return o;
+}
+
+function weightsOf(crossover: SwarmOptions["crossover"]): CrossoverWeights {
+  if (crossover === undefined) return DEFAULT_WEIGHTS;
+  if (typeof crossover === "string") {
+    if (!(crossover in DEFAULT_WEIGHTS)) {
+      throw new RangeError(
+        `SwarmOfOptimizers: crossover must be "swap", "uniform", "onepoint" or "mean", received ${crossover}`,
+      );
+    }
+    return { swap: 0, uniform: 0, onepoint: 0, mean: 0, [crossover]: 1 };
+  }
+  const w = { ...DEFAULT_WEIGHTS, ...crossover };
+  const total = w.swap + w.uniform + w.onepoint + w.mean;
+  if (Object.values(w).some((v) => !(v >= 0)) || !(total > 0)) {
+    throw new RangeError(`SwarmOfOptimizers: crossover weights must be >= 0 with a positive sum`);
+  }
+  return w;
+}
