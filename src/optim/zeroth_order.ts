@@ -43,7 +43,8 @@ export interface ZerothOrderBind extends BindOptions {
   seed?: number;
 }
 
-const STATE_FLOATS = 256;
+/** Floats in each derivative-free optimizer's GPU state buffer. */
+export const STATE_FLOATS = 256;
 
 /** 32-bit FNV-1a hash, used to give each optimizer class its own random stream. */
 export function streamOf(name: string): number {

@@ -1,0 +1,239 @@
+/**
+ * `SPSA`: simultaneous-perturbation gradient estimates from ± pairs of random perturbations,
+ * applied directly or handed to an inner optimizer.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../tensor.ts";
+import {
+  combine,
+  decide,
+  type Evaluation,
+  perturb,
+  type Sampler,
+  samplerKind,
+} from "./_zo_kernels.ts";
+import { checkMin, type Optimizer, type ParamGroup, type ParamsInput } from "./optimizer.ts";
+import { checkInner } from "./random_grad.ts";
+import {
+  type RowPlan,
+  STATE_FLOATS,
+  type ZerothOrderBind,
+  ZerothOrderOptimizer,
+} from "./zeroth_order.ts";
+
+/** Floats in the base class's GPU state buffer: room for the coefficients. */
+
+/** Gradient estimate of {@linkcode SPSA}. */
+export type SpsaFormula = "spsa" | "rdsa";
+
+/** Hyperparameters of {@linkcode SPSA} (per param group). */
+export interface SPSAOptions {
+  /** Step size of the direct update `x −= lr · ĝ` (unused with an inner optimizer). Default 1e-2. */
+  lr: number;
+  /** Size of the perturbations: x ± magn · r. Must be > 0. Default 1e-3. */
+  magn: number;
+  /** "spsa" (divide by the perturbation) or "rdsa" (multiply by it); case-insensitive. Default "spsa". */
+  formula: SpsaFormula;
+  /** Distribution of r. Default "rademacher". */
+  sampler: Sampler;
+}
+
+/** Options of {@linkcode SPSA} besides its per-group hyperparameters. */
+export interface SPSAConfig extends ZerothOrderBind {
+  /** ± pairs per step (1 ≤ n ≤ 256); the closure evaluates 2n rows. Default 1. */
+  n?: number;
+  /**
+   * Add the estimate to the gradient (then step `opt` if given) instead of updating the
+   * parameters. Default: true when `opt` is given, else false.
+   */
+  grad?: boolean;
+  /** Inner optimizer over the same parameters and row, stepped after the gradient is set. */
+  opt?: Optimizer<object>;
+}
+
+/**
+ * SPSA (torchzero's `SPSA`, simultaneous perturbation stochastic approximation): evaluates
+ * `n` pairs `x ± magn·r_i` in ONE closure call (2n rows) and estimates the gradient from the
+ * loss differences:
+ *
+ * ```text
+ * r_i ~ sampler (i < n);  L±_i = f(x ± magn·r_i)              (2n rows, one forward pass)
+ * "spsa": ĝ = (1/n) Σ_i (L+_i − L−_i) / (2·magn·r_i)          (element-wise division)
+ * "rdsa": ĝ = (1/n) Σ_i (L+_i − L−_i) · magn·r_i / 2
+ * grad ? (grad += ĝ; opt?.step()) : x −= lr·ĝ
+ * return min(L+_{n−1}, L−_{n−1})
+ * ```
+ * With the default Rademacher r (±1) the "spsa" estimate of a quadratic is unbiased: its
+ * expectation is the true gradient. With "normal" or "uniform" r the division by r_i makes
+ * the estimate heavy-tailed; prefer "rdsa" with those. The "rdsa" estimate keeps the
+ * original's scale: since L+ − L− ≈ 2·magn·(r·∇f), it is ≈ magn²·(r·∇f)·r, whose expectation
+ * with Rademacher r is magn²·∇f, so it needs an `lr` about 1/magn² larger (or a scale-free
+ * inner optimizer such as Adam).
+ *
+ * Options per param group: `lr` (1e-2), `magn` (1e-3), `formula` ("spsa"), `sampler`
+ * ("rademacher"). Instance options: `n` (1), `grad` (false; true when `opt` is given), `opt`
+ * (none), `seed` (0), `row` (0).
+ *
+ * Differences from the original: all 2n evaluations happen in one closure call and the
+ * parameters are never modified and restored; the loss differences come from per-example
+ * losses when the closure returns them (`reduction: "none"`); a pair with a NaN or infinite
+ * loss contributes zero (the average still divides by n), and in the last pair the finite
+ * loss is the one reported. `formula` is case-insensitive and an unknown name throws a
+ * RangeError (the original matched lowercase names only, so "RDSA" silently gave a zero
+ * estimate). `n` and `grad` are instance options, since they set the rows evaluated and where
+ * the estimate goes; an inner optimizer implies `grad: true`.
+ *
+ * @example
+ * ```ts ignore
+ * const opt = new SPSA(model.parameters(), { lr: 1e-2, magn: 1e-3, n: 4 });
+ * const loss = opt.step(() => mseLoss(model.forward(x), y, { reduction: "none" }));
+ * ```
+ */
+export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
+  /** The inner optimizer, or null. */
+  readonly opt: Optimizer<object> | null;
+  /** ± pairs per step. */
+  readonly n: number;
+  /** Whether the estimate goes into the gradient (else into the parameters). */
+  readonly grad: boolean;
+
+  /**
+   * Creates the optimizer; hyperparameters and instance options share one object.
+   *
+   * @throws {RangeError} for lr < 0, magn ≤ 0, n outside [1, 256], an unknown formula or
+   *   sampler.
+   * @throws {TypeError} if `opt` is over another model or row, or given with `grad: false`.
+   */
+  constructor(
+    params: ParamsInput<SPSAOptions>,
+    options: Partial<SPSAOptions> & SPSAConfig = {},
+  ) {
+    const { row, seed, opt, n = 1, grad, ...hyper } = options;
+    super(
+      "SPSA",
+      params,
+      { lr: 1e-2, magn: 1e-3, formula: "spsa", sampler: "rademacher", ...hyper },
+      { row, seed },
+    );
+    if (!Number.isInteger(n) || n < 1 || n > STATE_FLOATS) {
+      throw new RangeError(`SPSA: n must be an integer in [1, ${STATE_FLOATS}], received ${n}`);
+    }
+    if (opt !== undefined && grad === false) {
+      throw new TypeError("SPSA: an inner optimizer needs grad: true");
+    }
+    this.n = n;
+    this.grad = grad ?? opt !== undefined;
+    this.opt = opt ?? null;
+    checkInner("SPSA", this, this.opt);
+  }
+
+  /**
+   * Checks a group's hyperparameters.
+   * @throws {RangeError} naming the bad option and value.
+   */
+  protected validate(g: ParamGroup<SPSAOptions>): void {
+    checkMin("SPSA", "lr", g.lr);
+    if (typeof g.magn !== "number" || !Number.isFinite(g.magn) || !(g.magn > 0)) {
+      throw new RangeError(`SPSA: magn must be > 0, received ${g.magn}`);
+    }
+    formulaOf(g.formula);
+    samplerKind("SPSA", g.sampler);
+  }
+
+  /** Moves this optimizer and its inner optimizer to another row. */
+  override bindRow(row: number): void {
+    super.bindRow(row);
+    this.opt?.bindRow(row);
+  }
+
+  /** Scratch rows one step uses. */
+  scratchRows(): number {
+    return 2 * this.n;
+  }
+
+  /** Writes x + magn·r_i into row `scratch[0] + 2i` and x − magn·r_i into the next row. */
+  propose(plan: RowPlan): number[] {
+    for (const seg of this.spans()) {
+      perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
+        ...this.#noise(seg.group),
+        base: plan.home,
+        dst: plan.scratch[0],
+        k: 2 * this.n,
+        keep: 1,
+        scale: seg.group.magn,
+        pairs: true,
+      });
+    }
+    return plan.scratch.slice(0, 2 * this.n);
+  }
+
+  /** Decides on the GPU from the losses, writes the estimate, steps the inner optimizer. */
+  accept(ev: Evaluation, plan: RowPlan, report: Tensor): void {
+    // c_i = L+_i − L−_i; the per-group factors go into each combine's multiplier.
+    decide(this.gpu, "spsa", ev, this.state, report, {
+      candRow: plan.scratch[0],
+      k: this.n,
+      coefOff: 0,
+      scale: 1,
+    });
+    const rowOffset = plan.home * this.flat.stride;
+    for (const seg of this.spans()) {
+      const { lr, magn } = seg.group;
+      const spsa = formulaOf(seg.group.formula) === "spsa";
+      const factor = spsa ? 1 / (2 * magn * this.n) : magn / (2 * this.n);
+      const noise = { ...this.#noise(seg.group), k: this.n, coefOff: 0, reciprocal: spsa };
+      if (this.grad) {
+        const accumulate = seg.params.every((p) => this.flat.hasGrad(p, plan.home));
+        combine(this.gpu, this.state, this.flat.gradBuffer, rowOffset, seg, {
+          ...noise,
+          accumulate,
+          mult: factor,
+        });
+        for (const p of seg.params) this.flat.setHasGrad(p, plan.home, true);
+      } else {
+        combine(this.gpu, this.state, this.flat.buffer, rowOffset, seg, {
+          ...noise,
+          accumulate: true,
+          mult: -lr * factor,
+        });
+      }
+    }
+    this.stepCount++;
+    this.opt?.step();
+  }
+
+  /** Base state plus the inner optimizer's checkpoint. */
+  protected override async extraState(): Promise<Record<string, unknown>> {
+    const own = await super.extraState();
+    return this.opt === null ? own : { ...own, opt: await this.opt.stateDict() };
+  }
+
+  /** Restores what {@linkcode extraState} saved. */
+  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
+    super.loadExtraState(extra);
+    if (extra?.opt !== undefined && this.opt !== null) {
+      this.opt.loadStateDict(extra.opt as Parameters<Optimizer<object>["loadStateDict"]>[0]);
+    }
+  }
+
+  #noise(group: SPSAOptions) {
+    return {
+      seed: this.seed,
+      stream: this.stream,
+      counter: this.stepCount,
+      idBase: 0,
+      kind: samplerKind("SPSA", group.sampler),
+    };
+  }
+}
+
+/** @throws {RangeError} unless `formula` is "spsa" or "rdsa" in any case. */
+function formulaOf(formula: unknown): SpsaFormula {
+  const name = typeof formula === "string" ? formula.toLowerCase() : "";
+  if (name !== "spsa" && name !== "rdsa") {
+    throw new RangeError(`SPSA: formula must be "spsa" or "rdsa", received ${formula}`);
+  }
+  return name;
+}
