@@ -408,9 +408,17 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     const members = [];
     for (const m of this.optimizers) members.push(await m.stateDict());
     const read = async (t: Tensor | null) => t === null ? null : await t.read();
+    const { flat } = this;
+    const first = this.row + 1;
+    const rows = flat.rows > first
+      ? new Float32Array(
+        await this.gpu.readBuffer(flat.buffer, first * flat.stride * 4, this.optimizers.length * flat.stride * 4),
+      )
+      : null;
     return {
       ...await super.extraState(),
       members,
+      rows,
       swarm: await this.#swarm.read(),
       center: await read(this.#center),
       mean: await read(this.#mean),
@@ -424,6 +432,13 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     if (extra === undefined) return;
     type Dict = Parameters<Optimizer<object>["loadStateDict"]>[0];
     (extra.members as Dict[]).forEach((d, i) => this.optimizers[i].loadStateDict(d));
+    if (extra.rows instanceof Float32Array) {
+      // The members' own parameters (rows row + 1 ... row + n).
+      const { flat } = this;
+      const needed = this.row + 1 + this.scratchRows();
+      if (flat.rows < needed) flat.setRows(needed);
+      this.gpu.write(flat.buffer, (this.row + 1) * flat.stride * 4, extra.rows);
+    }
     this.gpu.write(this.#swarm.buffer, 0, extra.swarm as Float32Array);
     const load = (values: unknown, current: Tensor | null): Tensor | null => {
       if (!(values instanceof Float32Array)) return current;

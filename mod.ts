@@ -1,0 +1,168 @@
+/**
+ * torchzero for Deno: train neural networks without backpropagation, with every tensor
+ * operation a WGSL compute shader on Deno's WebGPU.
+ *
+ * A model's parameters live in one flat GPU buffer with several rows; every layer evaluates
+ * all active rows in one dispatch, so a derivative-free optimizer evaluates all its candidates
+ * in one forward pass and never waits for the GPU inside a step.
+ *
+ * @example
+ * ```ts ignore
+ * import {
+ *   AdamW, crossEntropy, initGpu, mnistCnn, RandomGrad, tensor,
+ * } from "@torchzero/torchzero";
+ *
+ * await initGpu();
+ * const model = mnistCnn();
+ * const params = model.parameters();
+ * const opt = new RandomGrad(params, { magn: 1e-5, opt: new AdamW(params, { lr: 1e-3 }) });
+ * const x = tensor(images, [32, 1, 28, 28]);
+ * const y = tensor(labels, [32]);
+ * const closure = () => {
+ *   opt.zeroGrad();
+ *   return crossEntropy(model.forward(x), y, { reduction: "none" });
+ * };
+ * const loss = opt.step(closure); // one forward pass of 2 parameter rows
+ * console.log(await loss.item());
+ * ```
+ *
+ * @module
+ */
+
+// Runtime
+export {
+  type AdapterDescription,
+  currentGpu,
+  destroyGpu,
+  Gpu,
+  type GpuOptions,
+  initGpu,
+  type KernelVariant,
+  NO_ADAPTER_HELP,
+} from "./src/gpu/device.ts";
+export type { BindingKind, KernelSpec, ParamType, ParamValues } from "./src/gpu/kernel.ts";
+export { diffStats, type StatsSnapshot } from "./src/gpu/stats.ts";
+export { type Shape, Tensor, tensor, type TensorOptions, tidy } from "./src/tensor.ts";
+export {
+  Generator,
+  philox,
+  randomBitsAt,
+  type RandomCoords,
+  randomNormalAt,
+  randomRademacherAt,
+  randomUniformAt,
+} from "./src/rng.ts";
+
+// Ops
+export {
+  abs,
+  add,
+  axpy,
+  broadcastRow,
+  clamp,
+  copy,
+  copyRows,
+  fill,
+  mul,
+  relu,
+  scale,
+  sign,
+  where,
+  zeros,
+} from "./src/ops/elementwise.ts";
+export { linear, type LinearOptions, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
+export { conv2d, type Conv2dOptions } from "./src/ops/conv2d.ts";
+export { avgPool2d, maxPool2d, type Pool2dOptions } from "./src/ops/pool.ts";
+export { argmax, max, mean, type ReduceOptions, sum } from "./src/ops/reduce.ts";
+export {
+  accuracyCount,
+  crossEntropy,
+  logSoftmax,
+  type LossOptions,
+  mseLoss,
+  type Reduction,
+  softmax,
+} from "./src/ops/loss.ts";
+export {
+  fillNormal,
+  fillRademacher,
+  fillRandomBits,
+  fillUniform,
+  type NormalOptions,
+  type RademacherOptions,
+  RANDOM_WGSL,
+  randomBits,
+  randomNormal,
+  type RandomOptions,
+  randomRademacher,
+  randomUniform,
+  type UniformOptions,
+} from "./src/ops/random.ts";
+
+// Modules
+export { Module } from "./src/nn/module.ts";
+export { Parameter } from "./src/nn/parameter.ts";
+export { type ActiveRows, FlatParameters } from "./src/nn/flat.ts";
+export { Linear } from "./src/nn/linear.ts";
+export { Conv2d, type Conv2dOptions as Conv2dLayerOptions } from "./src/nn/conv2d.ts";
+export { AvgPool2d, MaxPool2d, type Pool2dOptions as Pool2dLayerOptions } from "./src/nn/pool.ts";
+export { ReLU, Softmax } from "./src/nn/activation.ts";
+export { Flatten } from "./src/nn/flatten.ts";
+export { Sequential } from "./src/nn/sequential.ts";
+export { mnistCnn } from "./src/nn/models.ts";
+export { manualSeed } from "./src/nn/init.ts";
+
+// Optimizers
+export {
+  type BindOptions,
+  type Closure,
+  Optimizer,
+  type OptimizerStateDict,
+  type ParamGroup,
+  type ParamsInput,
+} from "./src/optim/optimizer.ts";
+export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
+export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
+export { Lion, type LionOptions } from "./src/optim/lion.ts";
+export * from "./src/optim/lr_scheduler.ts";
+export { type Sampler } from "./src/optim/_zo_kernels.ts";
+export { type RowPlan, type ZerothOrderBind, ZerothOrderOptimizer } from "./src/optim/zeroth_order.ts";
+export { RandomGrad, type RandomGradConfig, type RandomGradOptions } from "./src/optim/random_grad.ts";
+export {
+  GradChain,
+  type GradChainOptions,
+  type GradMode,
+  type StepMode,
+  UpdateToGrad,
+  type UpdateToGradOptions,
+} from "./src/optim/grad_chain.ts";
+export {
+  type CrossoverWeights,
+  type SwarmInspection,
+  SwarmOfOptimizers,
+  type SwarmOptions,
+} from "./src/optim/swarm.ts";
+export {
+  RandomBestGrad,
+  type RandomBestGradConfig,
+  type RandomBestGradOptions,
+} from "./src/optim/random_best_grad.ts";
+export { SPSA, type SPSAConfig, type SPSAOptions, type SpsaFormula } from "./src/optim/spsa.ts";
+
+// Data
+export { encodeIdx, gunzip, type IdxArray, type IdxType, parseIdx } from "./src/data/idx.ts";
+export {
+  type DatasetSplits,
+  type IdxFiles,
+  imageDataset,
+  type ImageDataset,
+  loadIdxDirectory,
+  parseSplits,
+} from "./src/data/dataset.ts";
+export {
+  type Batch,
+  DataLoader,
+  type LoaderOptions,
+  MNIST_MEAN,
+  MNIST_STD,
+} from "./src/data/loader.ts";
