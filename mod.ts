@@ -126,8 +126,16 @@ export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
 export { Lion, type LionOptions } from "./src/optim/lion.ts";
 export * from "./src/optim/lr_scheduler.ts";
 export { type Sampler } from "./src/optim/_zo_kernels.ts";
-export { type RowPlan, type ZerothOrderBind, ZerothOrderOptimizer } from "./src/optim/zeroth_order.ts";
-export { RandomGrad, type RandomGradConfig, type RandomGradOptions } from "./src/optim/random_grad.ts";
+export {
+  type RowPlan,
+  type ZerothOrderBind,
+  ZerothOrderOptimizer,
+} from "./src/optim/zeroth_order.ts";
+export {
+  RandomGrad,
+  type RandomGradConfig,
+  type RandomGradOptions,
+} from "./src/optim/random_grad.ts";
 export {
   GradChain,
   type GradChainOptions,
@@ -147,15 +155,15 @@ export {
   type RandomBestGradConfig,
   type RandomBestGradOptions,
 } from "./src/optim/random_best_grad.ts";
-export { SPSA, type SPSAConfig, type SPSAOptions, type SpsaFormula } from "./src/optim/spsa.ts";
+export { SPSA, type SPSAConfig, type SpsaFormula, type SPSAOptions } from "./src/optim/spsa.ts";
 
 // Data
 export { encodeIdx, gunzip, type IdxArray, type IdxType, parseIdx } from "./src/data/idx.ts";
 export {
   type DatasetSplits,
   type IdxFiles,
-  imageDataset,
   type ImageDataset,
+  imageDataset,
   loadIdxDirectory,
   parseSplits,
 } from "./src/data/dataset.ts";
@@ -166,3 +174,8 @@ export {
   MNIST_MEAN,
   MNIST_STD,
 } from "./src/data/loader.ts";
+export {
+  RandomWalk,
+  type RandomWalkConfig,
+  type RandomWalkOptions,
+} from "./src/optim/random_walk.ts";

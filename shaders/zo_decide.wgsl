@@ -75,17 +75,22 @@ fn nsum(acc: vec2f, v: f32) -> vec2f {
   return vec2f(t, c);
 }
 
+// Compensated total; an infinite or NaN sum is returned as is (its compensation would be NaN).
+fn total(acc: vec2f) -> f32 {
+  return select(acc.x + acc.y, acc.x, is_bad(acc.x));
+}
+
 fn row_mean(r: u32) -> f32 {
   var acc = vec2f(0.0);
   for (var i = 0u; i < p.perRow; i++) { acc = nsum(acc, at(r, i)); }
-  return (acc.x + acc.y) / f32(p.perRow);
+  return total(acc) / f32(p.perRow);
 }
 
 // mean(b) - mean(a), from per-example differences.
 fn row_diff(a: u32, b: u32) -> f32 {
   var acc = vec2f(0.0);
   for (var i = 0u; i < p.perRow; i++) { acc = nsum(acc, at(b, i) - at(a, i)); }
-  return (acc.x + acc.y) / f32(p.perRow);
+  return total(acc) / f32(p.perRow);
 }
 
 // Candidate row b is worse than row a (bad candidates always are; a bad a never wins).
