@@ -179,3 +179,12 @@ export {
   type RandomWalkConfig,
   type RandomWalkOptions,
 } from "./src/optim/random_walk.ts";
+export type { SearchConfig } from "./src/optim/_search.ts";
+export {
+  RandomSearch,
+  type RandomSearchOptions,
+  RandomShrinkingSearch,
+  type RandomShrinkingSearchOptions,
+} from "./src/optim/random_search.ts";
+export { GridSearch, type GridSearchOptions } from "./src/optim/grid_search.ts";
+export { SequentialSearch, type SequentialSearchOptions } from "./src/optim/sequential_search.ts";

@@ -57,6 +57,10 @@ fn perturb(
   let end = p.start + p.count;
   for (var lane = 0u; lane < 4u; lane++) {
     let j = first + lane;
-    if (j < end) { rows[dst + j] = p.keep * rows[p.baseOff + j] + scale * n[lane]; }
+    // keep = 0 replaces the row: never 0 · NaN from a bad home row.
+    if (j < end) {
+      let base = select(p.keep * rows[p.baseOff + j], 0.0, p.keep == 0.0);
+      rows[dst + j] = base + scale * n[lane];
+    }
   }
 }
