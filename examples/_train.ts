@@ -1,0 +1,330 @@
+// The MNIST training loop behind examples/mnist.ts: presets, evaluation, progress,
+// checkpoints. Kept apart from the command line so tests can run short trainings.
+
+import {
+  accuracyCount,
+  AdamW,
+  axpy,
+  CosineAnnealingLR,
+  crossEntropy,
+  DataLoader,
+  type DatasetSplits,
+  type Gpu,
+  type LRScheduler,
+  manualSeed,
+  mnistCnn,
+  Optimizer,
+  type OptimizerStateDict,
+  RandomBestGrad,
+  RandomGrad,
+  RandomWalk,
+  type Sequential,
+  SPSA,
+  SwarmOfOptimizers,
+  tidy,
+  zeros,
+} from "../mod.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  packState,
+  unpackState,
+  writeFileAtomic,
+} from "../src/io/safetensors.ts";
+
+/** Optimizer presets of the example. */
+export const PRESETS = ["randomgrad", "swarm", "bestgrad", "spsa", "randomwalk"] as const;
+export type Preset = (typeof PRESETS)[number];
+
+/** Everything that defines a run. */
+export interface TrainConfig {
+  preset: Preset;
+  epochs: number;
+  batchSize: number;
+  /** Inner optimizer learning rate (RandomWalk: the walk's step). */
+  lr: number;
+  /** Perturbation magnitude. */
+  magn: number;
+  swarmSize: number;
+  seed: number;
+  /** The original's head: softmax, then cross-entropy of the probabilities, mean losses compared. */
+  faithful: boolean;
+  /** Steps per epoch (smoke tests); null: the whole epoch. */
+  limit: number | null;
+  /** Test images evaluated; null: all. */
+  testLimit: number | null;
+}
+
+/** Metrics after one epoch. */
+export interface EpochResult {
+  epoch: number;
+  testAccuracy: number;
+  testLoss: number;
+  trainLoss: number;
+  steps: number;
+  seconds: number;
+  stepsPerSecond: number;
+}
+
+/** What a run reports (also the `--json` file). */
+export interface TrainResult {
+  config: TrainConfig;
+  adapter: string;
+  parameters: number;
+  /** Epoch 0 is the untrained model. */
+  epochs: EpochResult[];
+  wallSeconds: number;
+  trainSeconds: number;
+  stepsPerSecond: number;
+  /** Parameter rows evaluated per optimizer step (forward passes of one parameter vector). */
+  rowsPerStep: number;
+  forwardPasses: number;
+}
+
+/** Progress callbacks. */
+export interface Reporter {
+  step?(
+    epoch: number,
+    step: number,
+    total: number,
+    loss: number | null,
+    stepsPerSecond: number,
+  ): void;
+  epoch?(result: EpochResult): void;
+}
+
+/** Checkpoint paths: `path` (weights, safetensors) and `path.state` (optimizer and counters). */
+export interface CheckpointOptions {
+  save?: string;
+  resume?: string;
+}
+
+const LOG_EVERY = 50;
+
+/** Builds the optimizer of a preset over the model's parameters. */
+export function makeOptimizer(model: Sequential, c: TrainConfig): {
+  opt: Optimizer<object>;
+  scheduler: LRScheduler | null;
+  rowsPerStep: number;
+} {
+  const params = model.parameters();
+  const inner = () => new AdamW(params, { lr: c.lr });
+  switch (c.preset) {
+    case "randomgrad":
+      return {
+        opt: new RandomGrad(params, { magn: c.magn, seed: c.seed, opt: inner() }),
+        scheduler: null,
+        rowsPerStep: 2,
+      };
+    case "bestgrad":
+      return {
+        opt: new RandomBestGrad(params, { magn: c.magn, bestOf: 10, seed: c.seed, opt: inner() }),
+        scheduler: null,
+        rowsPerStep: 11,
+      };
+    case "spsa":
+      return {
+        opt: new SPSA(params, { magn: c.magn, seed: c.seed, opt: inner() }),
+        scheduler: null,
+        rowsPerStep: 2,
+      };
+    case "randomwalk": {
+      const opt = new RandomWalk(params, { lr: c.lr, seed: c.seed });
+      const total = c.epochs * (c.limit ?? 60000 / c.batchSize);
+      return {
+        opt,
+        scheduler: new CosineAnnealingLR(opt, { tMax: Math.ceil(total) }),
+        rowsPerStep: 2,
+      };
+    }
+    case "swarm": {
+      const members = Array.from(
+        { length: c.swarmSize },
+        (_, i) => new RandomGrad(params, { magn: c.magn, seed: c.seed * 1000 + i, opt: inner() }),
+      );
+      const opt = new SwarmOfOptimizers(params, members, {
+        oldSteps: 5,
+        dieAfter: 20,
+        crossoverP: 0.9,
+        seed: c.seed,
+      });
+      return { opt, scheduler: null, rowsPerStep: 2 * c.swarmSize };
+    }
+  }
+}
+
+/** Test accuracy and mean loss of row 0 (the model), one readback per quantity. */
+export function evaluateModel(
+  model: Sequential,
+  loader: DataLoader,
+  c: TrainConfig,
+): Promise<[number, number]> {
+  const gpu = loader.gpu;
+  const correct = zeros([], { gpu });
+  const lossSum = zeros([], { gpu });
+  let seen = 0;
+  const limit = c.testLimit === null ? Infinity : Math.ceil(c.testLimit / loader.batchSize);
+  for (const { x, y, size } of loader.batches(0, limit)) {
+    tidy(() => {
+      const logits = model.forward(x);
+      axpy(correct, accuracyCount(logits, y), 1);
+      axpy(lossSum, crossEntropy(logits, y, { reduction: "sum" }), 1);
+    });
+    seen += size;
+  }
+  return Promise.all([correct.read(), lossSum.read()]).then(([a, l]) => {
+    correct.dispose();
+    lossSum.dispose();
+    return [a[0] / seen, l[0] / seen];
+  });
+}
+
+/**
+ * Trains the spec's CNN on MNIST-format data.
+ *
+ * Reproducible: the model init, the batch order of every epoch and every perturbation follow
+ * from `config.seed`, so a run resumed from a checkpoint ends where an uninterrupted one does.
+ */
+export async function train(
+  gpu: Gpu,
+  splits: DatasetSplits,
+  c: TrainConfig,
+  reporter: Reporter = {},
+  checkpoint: CheckpointOptions = {},
+): Promise<{ result: TrainResult; model: Sequential }> {
+  const started = performance.now();
+  manualSeed(c.seed);
+  const model = mnistCnn({ softmaxHead: c.faithful });
+  const { opt, scheduler, rowsPerStep } = makeOptimizer(model, c);
+  const trainLoader = new DataLoader(splits.train, {
+    batchSize: c.batchSize,
+    shuffle: true,
+    seed: c.seed,
+    gpu,
+  });
+  const testLoader = new DataLoader(splits.test, { batchSize: 500, gpu });
+  const result: TrainResult = {
+    config: c,
+    adapter: gpu.adapterName,
+    parameters: model.numParameters(),
+    epochs: [],
+    wallSeconds: 0,
+    trainSeconds: 0,
+    stepsPerSecond: 0,
+    rowsPerStep,
+    forwardPasses: 0,
+  };
+  let firstEpoch = 1;
+  if (checkpoint.resume !== undefined) {
+    const restored = await loadCheckpoint(checkpoint.resume, model, opt, scheduler);
+    result.epochs = restored.epochs;
+    result.trainSeconds = restored.trainSeconds;
+    firstEpoch = restored.epochs.length;
+  } else {
+    const [accuracy, loss] = await evaluateModel(model, testLoader, c);
+    const e0 = {
+      epoch: 0,
+      testAccuracy: accuracy,
+      testLoss: loss,
+      trainLoss: NaN,
+      steps: 0,
+      seconds: 0,
+      stepsPerSecond: 0,
+    };
+    result.epochs.push(e0);
+    reporter.epoch?.(e0);
+  }
+  for (let epoch = firstEpoch; epoch <= c.epochs; epoch++) {
+    const t0 = performance.now();
+    const total = Math.min(trainLoader.length, c.limit ?? Infinity);
+    let lastLoss = NaN;
+    let steps = 0;
+    for (const { x, y } of trainLoader.batches(epoch, total)) {
+      const loss = opt.step(() => {
+        opt.zeroGrad();
+        const out = model.forward(x);
+        return c.faithful ? crossEntropy(out, y) : crossEntropy(out, y, { reduction: "none" });
+      })!;
+      scheduler?.step();
+      steps++;
+      if (steps % LOG_EVERY === 0 || steps === total) {
+        lastLoss = await loss.item();
+        reporter.step?.(epoch, steps, total, lastLoss, steps / ((performance.now() - t0) / 1000));
+      }
+      loss.dispose();
+    }
+    gpu.flush();
+    const trainTime = (performance.now() - t0) / 1000;
+    const [accuracy, testLoss] = await evaluateModel(model, testLoader, c);
+    const seconds = (performance.now() - t0) / 1000;
+    result.trainSeconds += trainTime;
+    const entry = {
+      epoch,
+      testAccuracy: accuracy,
+      testLoss,
+      trainLoss: lastLoss,
+      steps,
+      seconds,
+      stepsPerSecond: steps / trainTime,
+    };
+    result.epochs.push(entry);
+    reporter.epoch?.(entry);
+    if (checkpoint.save !== undefined) {
+      await saveCheckpoint(checkpoint.save, model, opt, scheduler, result);
+    }
+  }
+  const steps = result.epochs.reduce((n, e) => n + e.steps, 0);
+  result.wallSeconds = (performance.now() - started) / 1000;
+  result.stepsPerSecond = steps / result.trainSeconds;
+  result.forwardPasses = steps * rowsPerStep;
+  trainLoader.dispose();
+  testLoader.dispose();
+  opt.dispose();
+  return { result, model };
+}
+
+/** Writes the weights (safetensors, torch names) and the optimizer state, atomically. */
+export async function saveCheckpoint(
+  path: string,
+  model: Sequential,
+  opt: Optimizer<object>,
+  scheduler: LRScheduler | null,
+  result: TrainResult,
+): Promise<void> {
+  const weights = await model.stateDict();
+  const shapes = new Map(model.namedParameters().map(([n, p]) => [n, p.shape]));
+  const tensors = Object.fromEntries(
+    Object.entries(weights).map(([name, data]) => [name, { shape: shapes.get(name)!, data }]),
+  );
+  await writeFileAtomic(path, encodeSafetensors(tensors, { format: "pt" }));
+  const state = {
+    optimizer: await opt.stateDict(),
+    scheduler: scheduler?.stateDict() ?? null,
+    epochs: result.epochs,
+    trainSeconds: result.trainSeconds,
+  };
+  await writeFileAtomic(`${path}.state`, packState(state, { library: "@torchzero/torchzero" }));
+}
+
+/** Restores a checkpoint written by {@linkcode saveCheckpoint}. */
+export async function loadCheckpoint(
+  path: string,
+  model: Sequential,
+  opt: Optimizer<object>,
+  scheduler: LRScheduler | null,
+): Promise<{ epochs: EpochResult[]; trainSeconds: number }> {
+  const weights = decodeSafetensors(await Deno.readFile(path), path);
+  model.loadStateDict(
+    Object.fromEntries(Object.entries(weights.tensors).map(([n, t]) => [n, t.data])),
+  );
+  const { state } = unpackState(await Deno.readFile(`${path}.state`), `${path}.state`);
+  const s = state as {
+    optimizer: OptimizerStateDict;
+    scheduler: ReturnType<LRScheduler["stateDict"]> | null;
+    epochs: EpochResult[];
+    trainSeconds: number;
+  };
+  opt.loadStateDict(s.optimizer);
+  if (scheduler !== null && s.scheduler !== null) scheduler.loadStateDict(s.scheduler);
+  return { epochs: s.epochs, trainSeconds: s.trainSeconds };
+}
