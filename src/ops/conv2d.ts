@@ -1,0 +1,444 @@
+/**
+ * 2-D convolution (`shaders/conv2d.wgsl`): NCHW, square stride and padding, zero padding, bias
+ * fused, a population of weights evaluated in one dispatch.
+ *
+ * Two kernel variants compute the same thing:
+ * - `"fallback"` (software adapters such as llvmpipe): a direct convolution where each
+ *   invocation holds a tile of output pixels times a block of output channels in registers,
+ *   after a small dispatch that repacks the weights so one vec4 load covers 4 output channels.
+ *   The tile is chosen per shape by a cost model fitted on llvmpipe (see {@linkcode chooseTile}).
+ * - `"tiled"` (real GPUs): implicit GEMM through workgroup-memory tiles.
+ *
+ * @module
+ */
+
+import type { KernelVariant } from "../gpu/device.ts";
+import type { KernelSpec } from "../gpu/kernel.ts";
+import { formatShape, Tensor } from "../tensor.ts";
+import {
+  anyPopulation,
+  ceilDiv,
+  checkInt,
+  dummyBuffer,
+  MAX_GROUPS,
+  populationRows,
+  rowLayout,
+  sameGpu,
+  withRows,
+} from "./_util.ts";
+import { maxPool2d } from "./pool.ts";
+import code from "../../shaders/conv2d.wgsl" with { type: "text" };
+
+const FILE = "shaders/conv2d.wgsl";
+const PARAMS = {
+  batch: "u32",
+  cin: "u32",
+  h: "u32",
+  w: "u32",
+  cout: "u32",
+  ho: "u32",
+  wo: "u32",
+  kh: "u32",
+  kw: "u32",
+  stride: "u32",
+  pad: "u32",
+  xOff: "u32",
+  xStride: "u32",
+  wOff: "u32",
+  wStride: "u32",
+  pStride: "u32",
+  bOff: "u32",
+  bStride: "u32",
+  hasBias: "u32",
+  oOff: "u32",
+  oStride: "u32",
+  nb: "u32",
+  tilesX: "u32",
+  tilesY: "u32",
+  hp: "u32",
+  wp: "u32",
+} as const;
+
+const PACK: KernelSpec = {
+  file: FILE,
+  code,
+  entryPoint: "pack_weights",
+  storage: ["read", "write"],
+  params: PARAMS,
+};
+const DIRECT: KernelSpec = {
+  file: FILE,
+  code,
+  entryPoint: "conv2d_direct",
+  storage: ["read", "read", "read", "write"],
+  params: PARAMS,
+};
+const GEMM: KernelSpec = { ...DIRECT, entryPoint: "conv2d_gemm" };
+
+const WG = 64;
+/**
+ * Register budget of the direct kernel, in vec4 accumulators (TH·TW·NC) and pixels (TH·TW).
+ * Past it llvmpipe stops unrolling and the time jumps 2-5x; the cliff comes earlier for larger
+ * kernels and for padded inputs (more code per tap), so 48 accumulators are only allowed for
+ * unpadded kernels of at most 16 taps (measured on 2x2 to 7x7 kernels).
+ */
+const MAX_ACC = 40;
+const MAX_ACC_SMALL = 48;
+const MAX_PIXELS = 12;
+const MAX_PATCH = 128;
+
+/** Options of {@linkcode conv2d}. */
+export interface Conv2dOptions {
+  /** Step between output pixels, both axes. Default 1. */
+  stride?: number;
+  /** Zero padding on each side, both axes. Default 0. */
+  padding?: number;
+  /**
+   * Fused max pooling: window and stride of a `maxPool2d` applied to the convolution's output
+   * (no padding, floor output size). Default 1 (none).
+   */
+  maxPool?: number;
+  /** Fused ReLU on the (pooled) output. Default false. */
+  relu?: boolean;
+  /** Kernel variant; defaults to the device's (`gpu.variant`). */
+  variant?: KernelVariant;
+}
+
+/** Tile of the direct kernel: `th × tw` output pixels times `4·nc` output channels. */
+export interface ConvTile {
+  tw: number;
+  th: number;
+  nc: number;
+  /** Model cost per image (units of one scalar storage load on llvmpipe). */
+  cost: number;
+}
+
+/** Shape facts the kernels need. */
+interface Geometry {
+  batch: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  ho: number;
+  wo: number;
+  stride: number;
+  pad: number;
+  /** Fused max-pool window (1 = none) and the pooled output size. */
+  pool: number;
+  hp: number;
+  wp: number;
+}
+
+/** What {@linkcode chooseTile} needs to know about a convolution. */
+export interface TileProblem {
+  /** Convolution output size. */
+  ho: number;
+  wo: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  cin: number;
+  cout: number;
+  /** Zero padding of the input. Default 0. */
+  padding?: number;
+  /** Fused max-pool window; tiles are then multiples of it. Default 1. */
+  pool?: number;
+}
+
+/**
+ * Picks the direct kernel's tile for a convolution by minimising a cost model fitted on
+ * llvmpipe, in units of one scalar storage load: per tile and input channel the input patch
+ * loads (1.5 when padded), 0.85 per vec4 weight load and 0.15 per vec4 FMA, plus one per stored
+ * output. Only
+ * tiles whose accumulators fit the register budget are considered; with a fused pool, tile
+ * sides are multiples of the window. Exported for the benchmark and tests.
+ *
+ * @param g the convolution.
+ * @returns the tile, or undefined when no tile fits (a kernel of more than 128 taps, or a
+ *   fused pool window larger than 3).
+ * @example
+ * ```ts ignore
+ * chooseTile({ ho: 10, wo: 10, kh: 3, kw: 3, stride: 1, cin: 16, cout: 32 }); // 5x2, nc 4
+ * ```
+ */
+export function chooseTile(g: TileProblem): ConvTile | undefined {
+  const pool = g.pool ?? 1;
+  const hp = Math.floor(g.ho / pool), wp = Math.floor(g.wo / pool);
+  const taps = g.kh * g.kw;
+  const padded = (g.padding ?? 0) > 0;
+  const maxAcc = !padded && taps <= 16 ? MAX_ACC_SMALL : MAX_ACC;
+  let best: ConvTile | undefined;
+  let bestCost = Infinity;
+  for (let nc = 1; nc <= 4; nc++) {
+    const blocks = ceilDiv(g.cout, 4 * nc);
+    for (let th = pool; th <= MAX_PIXELS; th += pool) {
+      for (let tw = pool; th * tw <= MAX_PIXELS && th * tw * nc <= maxAcc; tw += pool) {
+        const patch = ((th - 1) * g.stride + g.kh) * ((tw - 1) * g.stride + g.kw);
+        if (patch > MAX_PATCH) continue;
+        const tiles = ceilDiv(hp, th / pool) * ceilDiv(wp, tw / pool);
+        // A padded patch element costs more: bounds checks and a select.
+        const perChannel = (padded ? 1.5 : 1) * patch + 0.85 * taps * nc +
+          0.15 * th * tw * taps * nc;
+        const cost = blocks * tiles * (g.cin * perChannel + (th * tw * 4 * nc) / pool ** 2);
+        // Ties go to the first found: fewer channels, then the wider tile.
+        if (cost < bestCost - 1e-9) {
+          bestCost = cost;
+          best = { tw, th, nc, cost };
+        }
+      }
+    }
+  }
+  return best;
+}
+
+/** Model cost of a separate `maxPool2d` pass per convolution output value (same units). */
+const POOL_PASS_COST = 1.25;
+
+/**
+ * The direct kernel's plan: fused with the max pool when the model says it pays (on
+ * llvmpipe the stores saved outweigh tiles constrained to multiples of the window), else
+ * unfused (`pool` 1). Undefined when no tile fits (very large kernels).
+ */
+function directTile(g: Geometry): (ConvTile & { pool: number }) | undefined {
+  const plain = chooseTile({ ...g, padding: g.pad, pool: 1 });
+  const pooled = g.pool > 1 ? chooseTile({ ...g, padding: g.pad }) : undefined;
+  if (pooled !== undefined && plain !== undefined) {
+    if (pooled.cost < plain.cost + POOL_PASS_COST * g.cout * g.ho * g.wo) {
+      return { ...pooled, pool: g.pool };
+    }
+  }
+  return plain === undefined ? undefined : { ...plain, pool: 1 };
+}
+
+/** Splits `groups` along x (≤ 65535) and multiplies the overflow into y. */
+function grid(groups: number, yBlocks: number, rows: number): [number, number, number] {
+  const fold = ceilDiv(groups, MAX_GROUPS);
+  const x = ceilDiv(groups, fold);
+  if (yBlocks * fold > MAX_GROUPS || rows > MAX_GROUPS) {
+    throw new RangeError(`conv2d: the problem is too large for one dispatch`);
+  }
+  return [x, yBlocks * fold, rows];
+}
+
+function checkShapes(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  stride: number,
+  pad: number,
+  pool: number,
+): Geometry {
+  const xs = x.rowShape, ws = weight.rowShape;
+  if (xs.length !== 4 || ws.length !== 4) {
+    throw new TypeError(
+      `conv2d: expected x [P?, B, Cin, H, W] and weight [P?, Cout, Cin, kH, kW], received ` +
+        `${formatShape(x.shape)} and ${formatShape(weight.shape)}`,
+    );
+  }
+  const [batch, cin, h, w] = xs;
+  const [cout, wcin, kh, kw] = ws;
+  if (wcin !== cin) {
+    throw new TypeError(
+      `conv2d: x ${formatShape(x.shape)} has ${cin} channels but weight ` +
+        `${formatShape(weight.shape)} expects ${wcin}`,
+    );
+  }
+  if (bias !== undefined && (bias.rowShape.length !== 1 || bias.rowShape[0] !== cout)) {
+    throw new TypeError(
+      `conv2d: bias ${formatShape(bias.shape)} does not match weight ${formatShape(weight.shape)}`,
+    );
+  }
+  if (kh > h + 2 * pad || kw > w + 2 * pad || kh < 1 || kw < 1) {
+    throw new TypeError(
+      `conv2d: kernel ${kh}x${kw} of weight ${formatShape(weight.shape)} does not fit x ` +
+        `${formatShape(x.shape)} with padding ${pad}`,
+    );
+  }
+  const ho = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const wo = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  if (pool > ho || pool > wo) {
+    throw new TypeError(
+      `conv2d: maxPool ${pool} does not fit the ${ho}x${wo} output of x ${formatShape(x.shape)} ` +
+        `and weight ${formatShape(weight.shape)}`,
+    );
+  }
+  const hp = Math.floor(ho / pool), wp = Math.floor(wo / pool);
+  return { batch, cin, h, w, cout, kh, kw, ho, wo, stride, pad, pool, hp, wp };
+}
+
+/**
+ * 2-D convolution of NCHW images, torch's `F.conv2d(x, weight, bias, stride, padding)`, for
+ * every population row in one dispatch.
+ *
+ * `x` is `[B, Cin, H, W]` (shared by all rows) or `[P, B, Cin, H, W]`; `weight` is
+ * `[Cout, Cin, kH, kW]` or `[P, Cout, Cin, kH, kW]`; `bias` is `[Cout]` or `[P, Cout]`. Any
+ * operand may be a strided population view (e.g. a parameter in the flat parameter buffer).
+ * The output is `[P?, B, Cout, Ho, Wo]` with `Ho = floor((H + 2·padding − kH) / stride) + 1`,
+ * with a population axis when any operand has one.
+ *
+ * `maxPool: k` and `relu: true` fuse `relu(maxPool2d(conv2d(x), k))`, the MNIST CNN's
+ * conv → max-pool → ReLU, into the convolution (output `[P?, B, Cout, ⌊Ho/k⌋, ⌊Wo/k⌋]`): on the
+ * fallback variant the pooling happens in registers, so the full-size activation is never
+ * written (the tiled variant and windows above 3 run a separate `maxPool2d`).
+ *
+ * @param x input images.
+ * @param weight filters, torch layout.
+ * @param bias optional per-channel bias, fused.
+ * @param options `stride`, `padding`, `maxPool`, `relu`, `variant`.
+ * @returns a new tensor.
+ * @throws {TypeError} for wrong ranks, a channel or bias mismatch, a kernel larger than the
+ *   padded input (or a pool window larger than the output), population sizes that differ, or
+ *   tensors on different devices.
+ * @throws {RangeError} for `stride < 1`, `padding < 0`, `maxPool < 1` (or non-integers), or an
+ *   unknown variant.
+ * @example
+ * ```ts ignore
+ * const y = conv2d(images, conv.weight.view(), conv.bias.view(), { padding: 1 });
+ * ```
+ */
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias?: Tensor,
+  options: Conv2dOptions = {},
+): Tensor {
+  const stride = options.stride ?? 1;
+  const padding = options.padding ?? 0;
+  const pool = options.maxPool ?? 1;
+  const relu = options.relu === true;
+  checkInt("conv2d", "stride", stride, 1);
+  checkInt("conv2d", "padding", padding, 0);
+  checkInt("conv2d", "maxPool", pool, 1);
+  const gpu = sameGpu("conv2d", x, weight, bias);
+  const variant = options.variant ?? gpu.variant;
+  if (variant !== "fallback" && variant !== "tiled") {
+    throw new RangeError(`conv2d: variant must be "fallback" or "tiled", received ${variant}`);
+  }
+  const g = checkShapes(x, weight, bias, stride, padding, pool);
+  const rows = populationRows("conv2d", x, weight, bias);
+  const population = anyPopulation(x, weight, bias);
+  const tile = variant === "fallback" ? directTile(g) : undefined;
+  const fused = tile !== undefined && tile.pool === g.pool;
+  // What the kernel computes: the pooled output when fused, else the full one.
+  const k = fused ? g : { ...g, pool: 1, hp: g.ho, wp: g.wo };
+  const out = Tensor.empty(withRows(population, rows, [g.batch, g.cout, k.hp, k.wp]), {
+    gpu,
+    population,
+  });
+  if (out.numel > 0) {
+    if (tile !== undefined) runDirect(x, weight, bias, out, k, rows, tile, fused && relu);
+    else runGemm(x, weight, bias, out, k, rows);
+  }
+  if (fused || (pool === 1 && !relu)) return out;
+  // Unfused epilogue (tiled variant, or the pool window does not pay off in registers).
+  const pooled = maxPool2d(out, { kernelSize: pool, relu });
+  out.dispose();
+  return pooled;
+}
+
+function baseParams(x: Tensor, weight: Tensor, bias: Tensor | undefined, out: Tensor, g: Geometry) {
+  const xl = rowLayout(x), wl = rowLayout(weight);
+  const bl = bias === undefined ? { off: 0, stride: 0 } : rowLayout(bias);
+  return {
+    batch: g.batch,
+    cin: g.cin,
+    h: g.h,
+    w: g.w,
+    cout: g.cout,
+    ho: g.ho,
+    wo: g.wo,
+    kh: g.kh,
+    kw: g.kw,
+    stride: g.stride,
+    pad: g.pad,
+    xOff: xl.off,
+    xStride: xl.stride,
+    wOff: wl.off,
+    wStride: wl.stride,
+    pStride: 0,
+    bOff: bl.off,
+    bStride: bl.stride,
+    hasBias: bias === undefined ? 0 : 1,
+    oOff: out.offset,
+    oStride: out.population ? out.rowStride : 0,
+    nb: 1,
+    tilesX: 1,
+    tilesY: 1,
+    hp: g.hp,
+    wp: g.wp,
+  };
+}
+
+function runDirect(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  out: Tensor,
+  g: Geometry,
+  rows: number,
+  tile: ConvTile,
+  relu: boolean,
+): void {
+  const gpu = out.gpu;
+  const nb = ceilDiv(g.cout, 4 * tile.nc);
+  const K = g.cin * g.kh * g.kw;
+  const perRow = nb * K * tile.nc; // vec4 per packed weight row
+  const packed = gpu.pool.acquire(weight.rows * perRow * 16);
+  const params = {
+    ...baseParams(x, weight, bias, out, g),
+    pStride: weight.population ? perRow : 0,
+    nb,
+    tilesX: ceilDiv(g.wp, tile.tw / g.pool),
+    tilesY: ceilDiv(g.hp, tile.th / g.pool),
+  };
+  if (perRow > 0) {
+    const pack = gpu.kernel(PACK, { WG, NC: tile.nc });
+    gpu.dispatch(pack, [weight.buffer, packed], params, grid(ceilDiv(perRow, WG), 1, weight.rows));
+  }
+  const kernel = gpu.kernel(DIRECT, {
+    WG,
+    TW: tile.tw,
+    TH: tile.th,
+    NC: tile.nc,
+    KH: g.kh,
+    KW: g.kw,
+    SX: g.stride,
+    PADDED: g.pad > 0 ? 1 : 0,
+    POOL: g.pool,
+    RELU: relu ? 1 : 0,
+  });
+  const tiles = g.batch * params.tilesX * params.tilesY;
+  gpu.dispatch(
+    kernel,
+    [x.buffer, packed, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
+    params,
+    grid(ceilDiv(tiles, WG), nb, rows),
+  );
+  // Later work recorded in this encoder runs after the dispatch that reads it.
+  gpu.pool.release(packed);
+}
+
+function runGemm(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  out: Tensor,
+  g: Geometry,
+  rows: number,
+): void {
+  const gpu = out.gpu;
+  const WGM = 16, TM = 4, TN = 4;
+  const WGN = g.cout <= 16 ? 4 : g.cout <= 32 ? 8 : 16;
+  const nb = ceilDiv(g.cout, WGN * TN);
+  const kernel = gpu.kernel(GEMM, { WGM, WGN, TM, TN });
+  const params = { ...baseParams(x, weight, bias, out, g), nb };
+  gpu.dispatch(
+    kernel,
+    [x.buffer, weight.buffer, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
+    params,
+    grid(ceilDiv(g.batch * g.ho * g.wo, WGM * TM), nb, rows),
+  );
+}
