@@ -73,9 +73,16 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardPooled(x, 1, false);
+  }
+
+  /** `relu?(maxPool2d(conv(x), pool))` in one call (what `Sequential` runs for conv → pool → ReLU). */
+  forwardPooled(x: Tensor, pool: number, relu: boolean): Tensor {
     return conv2d(x, this.weight.view(), this.bias?.view(), {
       stride: this.stride,
       padding: this.padding,
+      maxPool: pool,
+      relu,
     });
   }
 }

@@ -30,6 +30,11 @@ abstract class Pool2d extends Module {
     checkInt(name, "kernelSize", kernelSize, 1);
     checkInt(name, "stride", this.stride, 1);
     checkInt(name, "padding", this.padding, 0);
+    if (this.padding > kernelSize / 2) {
+      throw new RangeError(
+        `${name}: padding must be at most half the kernel size, received ${this.padding} for kernelSize ${kernelSize}`,
+      );
+    }
   }
 }
 
@@ -47,12 +52,26 @@ export class MaxPool2d extends Pool2d {
   }
 
   forward(x: Tensor): Tensor {
-    return maxPool2d(x, this);
+    return maxPool2d(x, {
+      kernelSize: this.kernelSize,
+      stride: this.stride,
+      padding: this.padding,
+    });
+  }
+
+  /** True for non-overlapping windows without padding (stride = window): fusable into a convolution. */
+  isWindowed(): boolean {
+    return this.stride === this.kernelSize && this.padding === 0;
   }
 
   /** `relu(maxPool(x))` in one kernel. */
   forwardRelu(x: Tensor): Tensor {
-    return maxPool2d(x, { ...this, relu: true });
+    return maxPool2d(x, {
+      kernelSize: this.kernelSize,
+      stride: this.stride,
+      padding: this.padding,
+      relu: true,
+    });
   }
 }
 
@@ -63,6 +82,10 @@ export class AvgPool2d extends Pool2d {
   }
 
   forward(x: Tensor): Tensor {
-    return avgPool2d(x, this);
+    return avgPool2d(x, {
+      kernelSize: this.kernelSize,
+      stride: this.stride,
+      padding: this.padding,
+    });
   }
 }

@@ -6,13 +6,16 @@
 
 import type { Tensor } from "../tensor.ts";
 import { ReLU } from "./activation.ts";
+import { Conv2d } from "./conv2d.ts";
 import { Module } from "./module.ts";
 import { MaxPool2d } from "./pool.ts";
 
 /**
  * Runs its layers in order. Children are named `0`, `1`, ... as in torch. Intermediate
- * activations are freed as soon as the next layer has consumed them, and `MaxPool2d`
- * followed by `ReLU` runs as one fused kernel. The first forward puts the parameters on the GPU.
+ * activations are freed as soon as the next layer has consumed them, and the common chains
+ * run fused: `Conv2d → MaxPool2d (stride = window, no padding) [→ ReLU]` as one convolution
+ * call, `MaxPool2d → ReLU` as one kernel (same results, fewer passes over memory). The first
+ * forward puts the parameters on the GPU.
  *
  * @example
  * ```ts ignore
@@ -38,7 +41,12 @@ export class Sequential extends Module {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
       let next: Tensor;
-      if (layer instanceof MaxPool2d && this.layers[i + 1] instanceof ReLU) {
+      const [second, third] = [this.layers[i + 1], this.layers[i + 2]];
+      if (layer instanceof Conv2d && second instanceof MaxPool2d && second.isWindowed()) {
+        const relu = third instanceof ReLU;
+        next = layer.forwardPooled(h, second.kernelSize, relu);
+        i += relu ? 2 : 1;
+      } else if (layer instanceof MaxPool2d && second instanceof ReLU) {
         next = layer.forwardRelu(h);
         i++;
       } else {
