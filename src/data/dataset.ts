@@ -28,7 +28,9 @@ export interface DatasetSplits {
  */
 export function imageDataset(images: IdxArray, labels: IdxArray, name = "dataset"): ImageDataset {
   if (images.type !== "u8" || images.dims.length !== 3) {
-    throw new Error(`${name}: images must be u8 [count, height, width], received ${images.type} [${images.dims}]`);
+    throw new Error(
+      `${name}: images must be u8 [count, height, width], received ${images.type} [${images.dims}]`,
+    );
   }
   if (labels.type !== "u8" || labels.dims.length !== 1) {
     throw new Error(`${name}: labels must be u8 [count], received ${labels.type} [${labels.dims}]`);
@@ -37,7 +39,13 @@ export function imageDataset(images: IdxArray, labels: IdxArray, name = "dataset
   if (labels.dims[0] !== count) {
     throw new Error(`${name}: ${count} images but ${labels.dims[0]} labels`);
   }
-  return { images: images.data as Uint8Array, labels: labels.data as Uint8Array, count, height, width };
+  return {
+    images: images.data as Uint8Array,
+    labels: labels.data as Uint8Array,
+    count,
+    height,
+    width,
+  };
 }
 
 /** The four files of an MNIST-format dataset, as bytes (raw or gzip). */

@@ -23,14 +23,18 @@ export function encodeSafetensors(
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
-      throw new TypeError(`safetensors: "${name}" has ${t.data.length} values for shape [${t.shape}]`);
+      throw new TypeError(
+        `safetensors: "${name}" has ${t.data.length} values for shape [${t.shape}]`,
+      );
     }
     header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
-  if (padded !== json.length) json = new TextEncoder().encode(JSON.stringify(header) + " ".repeat(padded - json.length));
+  if (padded !== json.length) {
+    json = new TextEncoder().encode(JSON.stringify(header) + " ".repeat(padded - json.length));
+  }
   const out = new Uint8Array(8 + json.length + offset);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(json.length), true);
@@ -72,7 +76,9 @@ export function decodeSafetensors(bytes: Uint8Array, name = "safetensors file"):
       metadata = entry as unknown as Record<string, string>;
       continue;
     }
-    if (entry.dtype !== "F32") throw new Error(`${name}: "${key}" is ${entry.dtype}, only F32 is read`);
+    if (entry.dtype !== "F32") {
+      throw new Error(`${name}: "${key}" is ${entry.dtype}, only F32 is read`);
+    }
     const [start, end] = entry.data_offsets;
     if (base + end > bytes.length) throw new Error(`${name}: "${key}" is truncated`);
     const data = new Float32Array((end - start) / 4);
@@ -100,7 +106,10 @@ export function packState(state: unknown, metadata: Record<string, string> = {})
 }
 
 /** The inverse of {@linkcode packState}: the data and the other metadata. */
-export function unpackState(bytes: Uint8Array, name?: string): { state: unknown; metadata: Record<string, string> } {
+export function unpackState(
+  bytes: Uint8Array,
+  name?: string,
+): { state: unknown; metadata: Record<string, string> } {
   const { tensors, metadata } = decodeSafetensors(bytes, name);
   const { structure, ...rest } = metadata;
   if (structure === undefined) throw new Error(`${name ?? "state"}: no structure metadata`);

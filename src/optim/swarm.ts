@@ -412,7 +412,11 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     const first = this.row + 1;
     const rows = flat.rows > first
       ? new Float32Array(
-        await this.gpu.readBuffer(flat.buffer, first * flat.stride * 4, this.optimizers.length * flat.stride * 4),
+        await this.gpu.readBuffer(
+          flat.buffer,
+          first * flat.stride * 4,
+          this.optimizers.length * flat.stride * 4,
+        ),
       )
       : null;
     return {
