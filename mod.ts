@@ -188,3 +188,4 @@ export {
 } from "./src/optim/random_search.ts";
 export { GridSearch, type GridSearchOptions } from "./src/optim/grid_search.ts";
 export { SequentialSearch, type SequentialSearchOptions } from "./src/optim/sequential_search.ts";
+export type { SamplerDraw, SamplerFn } from "./src/optim/_zo_kernels.ts";

@@ -8,9 +8,10 @@
 // the GPU, so no value is read back; a zero coefficient skips its noise.
 //
 // Bindings:
-//   0  coef  storage, read        f32  coefficients
-//   1  out   storage, read_write  f32  gradient or parameter buffer
-//   2  p     uniform              Params
+//   0  coef       storage, read        f32  coefficients
+//   1  zo_stored  storage, read        f32  noise of a user-supplied sampler (kind 3), else unused
+//   2  out        storage, read_write  f32  gradient or parameter buffer
+//   3  p          uniform              Params
 //
 // Dispatch: one invocation per block of 4 elements: x·z = ceil(ceil(count / 4) / WG)
 // workgroups (x ≤ 65535), y = 1.
@@ -34,8 +35,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> coef: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> zo_stored: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
 fn combine(

@@ -7,9 +7,17 @@
 //
 // j is the element's index inside a parameter row (a value never depends on how the row is
 // split into segments), `id` names the candidate and `counter` is the step.
-// Samplers (kind): 0 normal N(0, 1), 1 uniform U(-1, 1), 2 Rademacher ±1.
+// Samplers (kind): 0 normal N(0, 1), 1 uniform U(-1, 1), 2 Rademacher ±1, 3 stored: values a
+// user-supplied sampler wrote for this step, read from `zo_stored` [ids, ZO_STRIDE]. Every
+// kernel that includes this file declares `zo_stored` (a read-only f32 storage binding).
+
+override ZO_STRIDE: u32 = 0u;
 
 fn zo_noise4(kind: u32, seed: u32, stream: u32, block: u32, id: u32, counter: u32) -> vec4f {
+  if (kind == 3u) {
+    let o = id * ZO_STRIDE + 4u * block;
+    return vec4f(zo_stored[o], zo_stored[o + 1u], zo_stored[o + 2u], zo_stored[o + 3u]);
+  }
   let bits = rng_block(seed, stream, block, id, counter);
   if (kind == 0u) { return rng_normal4(bits); }
   if (kind == 1u) { return rng_uniform4(bits) * 2.0 - 1.0; }

@@ -8,9 +8,10 @@
 // sign_k = 1. keep = 0 replaces the row by the noise (random search).
 //
 // Bindings:
-//   0  rows  storage, read_write  f32  the parameter buffer [rows, stride]; base and
-//                                      candidates are rows of it (offsets in elements)
-//   1  p     uniform              Params
+//   0  zo_stored  storage, read        f32  noise of a user-supplied sampler (kind 3), else unused
+//   1  rows       storage, read_write  f32  the parameter buffer [rows, stride]; base and
+//                                           candidates are rows of it (offsets in elements)
+//   2  p          uniform              Params
 //
 // Dispatch: one invocation per block of 4 elements: x·z = ceil(ceil(count / 4) / WG)
 // workgroups (x ≤ 65535), y = K.
@@ -33,8 +34,9 @@ struct Params {
   scale: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> rows: array<f32>;
-@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> zo_stored: array<f32>;
+@group(0) @binding(1) var<storage, read_write> rows: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
 fn perturb(

@@ -21,10 +21,11 @@
 // candidate and the directions it is accepted with are the same floats in both kernels.
 //
 // Bindings of walk_propose and walk_accept:
-//   0  state  storage, read        f32  optimizer state (the decision; unused by propose)
-//   1  dirs   storage, read_write  f32  [D, stride] directions (≥ 4 floats when D = 0)
-//   2  rows   storage, read_write  f32  the parameter buffer [rows, stride]
-//   3  p      uniform              Params
+//   0  state      storage, read        f32  optimizer state (the decision; unused by propose)
+//   1  zo_stored  storage, read        f32  noise of a user-supplied sampler (kind 3), else unused
+//   2  dirs       storage, read_write  f32  [D, stride] directions (≥ 4 floats when D = 0)
+//   3  rows       storage, read_write  f32  the parameter buffer [rows, stride]
+//   4  p          uniform              Params
 // Bindings of walk_reg:
 //   0  src    storage, read        f32  the parameter buffer
 //   1  out    storage, read_write  f32  optimizer state (penalties at outOff + y)
@@ -59,9 +60,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> state: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dirs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rows: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> zo_stored: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dirs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rows: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 fn block_index(wid: vec3u, lid: vec3u, nwg: vec3u) -> u32 {
   return (wid.x + wid.z * nwg.x) * WG + lid.x;

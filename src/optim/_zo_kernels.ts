@@ -7,7 +7,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { KernelSpec, ParamValues } from "../gpu/kernel.ts";
-import { ceilDiv, fold } from "../ops/_util.ts";
+import { ceilDiv, dummyBuffer, fold } from "../ops/_util.ts";
 import { RANDOM_WGSL } from "../ops/random.ts";
 import type { Tensor } from "../tensor.ts";
 import noiseCode from "../../shaders/zo_noise.wgsl" with { type: "text" };
@@ -16,18 +16,50 @@ import combineCode from "../../shaders/zo_combine.wgsl" with { type: "text" };
 import decideCode from "../../shaders/zo_decide.wgsl" with { type: "text" };
 import selectCode from "../../shaders/zo_select.wgsl" with { type: "text" };
 
-/** Built-in perturbation distributions, generated inside the kernels that need them. */
-export type Sampler = "normal" | "uniform" | "rademacher";
+/** Coordinates handed to a {@linkcode SamplerFn}. */
+export interface SamplerDraw {
+  /** The optimizer's seed. */
+  seed: number;
+  /** The optimizer's random stream. */
+  stream: number;
+  /** The step. */
+  step: number;
+  /** The candidate (perturbation) index within the step. */
+  candidate: number;
+}
 
-/** Sampler → kernel code. */
-export const SAMPLER_KIND: Record<Sampler, number> = { normal: 0, uniform: 1, rademacher: 2 };
+/**
+ * A user-supplied sampler: fills `out` (one parameter row, `[stride]`) with the perturbation
+ * of one candidate, on the GPU (e.g. with `fillUniform`, or any ops). It should depend only on
+ * `draw`, so a seeded run is reproducible. Its values are stored for the step (the built-in
+ * samplers are regenerated instead).
+ *
+ * @example
+ * ```ts ignore
+ * const halfUniform: SamplerFn = (out, d) =>
+ *   fillUniform(out, { seed: d.seed, stream: d.stream, counter: d.step, rowBase: d.candidate, lo: -0.5, hi: 0.5 });
+ * ```
+ */
+export type SamplerFn = (out: Tensor, draw: SamplerDraw) => void;
 
-/** @throws {RangeError} for an unknown sampler name. */
+/**
+ * Perturbation distribution: built-in ones are generated inside the kernels that need them
+ * (`"uniform"` is U(−1, 1)); a function is a user-supplied sampler.
+ */
+export type Sampler = "normal" | "uniform" | "rademacher" | SamplerFn;
+
+const BUILT_IN: Record<string, number> = { normal: 0, uniform: 1, rademacher: 2 };
+
+/** Kernel code of stored (user-supplied) noise. */
+export const STORED_KIND = 3;
+
+/** Sampler → kernel code. @throws {RangeError} for an unknown sampler. */
 export function samplerKind(optimizer: string, sampler: unknown): number {
-  const kind = SAMPLER_KIND[sampler as Sampler];
+  if (typeof sampler === "function") return STORED_KIND;
+  const kind = typeof sampler === "string" ? BUILT_IN[sampler] : undefined;
   if (kind === undefined) {
     throw new RangeError(
-      `${optimizer}: sampler must be "normal", "uniform" or "rademacher", received ${sampler}`,
+      `${optimizer}: sampler must be "normal", "uniform", "rademacher" or a function, received ${sampler}`,
     );
   }
   return kind;
@@ -53,7 +85,7 @@ const PERTURB: KernelSpec = {
   prelude: WITH_NOISE,
   code: perturbCode,
   entryPoint: "perturb",
-  storage: ["write"],
+  storage: ["read", "write"],
   params: {
     baseOff: "u32",
     dstOff: "u32",
@@ -76,7 +108,7 @@ const COMBINE: KernelSpec = {
   prelude: WITH_NOISE,
   code: combineCode,
   entryPoint: "combine",
-  storage: ["read", "write"],
+  storage: ["read", "read", "write"],
   params: {
     outOff: "u32",
     start: "u32",
@@ -144,6 +176,12 @@ export interface Span {
   end: number;
 }
 
+/** Noise a user-supplied sampler stored for this step: rows `[ids, stride]`. */
+export interface StoredNoise {
+  buffer: GPUBuffer;
+  stride: number;
+}
+
 /** Where noise comes from: key, step counter, candidate ids and distribution. */
 export interface NoiseCoords {
   seed: number;
@@ -151,6 +189,13 @@ export interface NoiseCoords {
   counter: number;
   idBase: number;
   kind: number;
+  /** Required for kind {@linkcode STORED_KIND}. */
+  stored?: StoredNoise;
+}
+
+/** The stored-noise binding and the override constants of a noise kernel. */
+export function noiseBinding(gpu: Gpu, stored?: StoredNoise): [GPUBuffer, Record<string, number>] {
+  return [stored?.buffer ?? dummyBuffer(gpu), { WG, ZO_STRIDE: stored?.stride ?? 0 }];
 }
 
 function blockGroups(span: Span): [number, number] {
@@ -176,7 +221,8 @@ export function perturb(
   },
 ): void {
   const [x, z] = blockGroups(span);
-  gpu.dispatch(gpu.kernel(PERTURB, { WG }), [rows], {
+  const [stored, constants] = noiseBinding(gpu, o.stored);
+  gpu.dispatch(gpu.kernel(PERTURB, constants), [stored, rows], {
     baseOff: o.base * stride,
     dstOff: o.dst * stride,
     dstStride: stride,
@@ -211,7 +257,8 @@ export function combine(
   },
 ): void {
   const [x, z] = blockGroups(span);
-  gpu.dispatch(gpu.kernel(COMBINE, { WG }), [coef, out], {
+  const [stored, constants] = noiseBinding(gpu, o.stored);
+  gpu.dispatch(gpu.kernel(COMBINE, constants), [coef, stored, out], {
     outOff: offset,
     start: span.start,
     count: span.end - span.start,

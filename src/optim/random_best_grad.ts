@@ -143,6 +143,7 @@ export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> 
 
   /** Writes trial k into row `scratch[0] + k` (the scratch rows are contiguous). */
   propose(plan: RowPlan): number[] {
+    this.storeNoise(this.bestOf);
     this.#flagSets(); // fail before the closure runs
     for (const seg of this.spans()) {
       perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
@@ -224,6 +225,7 @@ export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> 
       counter: this.stepCount,
       idBase: 0,
       kind: samplerKind("RandomBestGrad", group.sampler),
+      stored: this.stored,
     };
   }
 }

@@ -97,6 +97,7 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
   }
 
   propose(plan: RowPlan): number[] {
+    this.storeNoise(1);
     const cand = plan.scratch[0];
     for (const seg of this.spans()) {
       perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
@@ -159,6 +160,7 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
       counter: this.stepCount,
       idBase: 0,
       kind: samplerKind("RandomGrad", group.sampler),
+      stored: this.stored,
     };
   }
 }

@@ -68,6 +68,7 @@ export class RandomSearch extends Search<RandomSearchOptions> {
   }
 
   protected writeCandidates(home: number, first: number): void {
+    const stored = this.storeNoise(this.candidates);
     this.copyHome(home, first);
     for (const seg of this.spans()) {
       perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
@@ -76,6 +77,7 @@ export class RandomSearch extends Search<RandomSearchOptions> {
         counter: this.stepCount,
         idBase: 0,
         kind: samplerKind("RandomSearch", seg.group.sampler),
+        stored,
         base: home,
         dst: first,
         k: this.candidates,
@@ -165,6 +167,7 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
 
   protected writeCandidates(home: number, first: number): void {
     for (const g of this.paramGroups) if (!this.#initLr.has(g)) this.#initLr.set(g, g.lr);
+    const stored = this.storeNoise(this.candidates);
     this.copyHome(home, first);
     for (const seg of this.spans()) {
       perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
@@ -173,6 +176,7 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
         counter: this.stepCount,
         idBase: 0,
         kind: samplerKind("RandomShrinkingSearch", seg.group.sampler),
+        stored,
         base: home,
         dst: first,
         k: this.candidates,

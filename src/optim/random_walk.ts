@@ -16,6 +16,7 @@ import {
   decide,
   type Evaluation,
   FLAGS,
+  noiseBinding,
   type Sampler,
   samplerKind,
   type Span,
@@ -111,7 +112,7 @@ function walkSpec(entryPoint: string): KernelSpec {
     file: "shaders/zo_walk.wgsl",
     code: CODE,
     entryPoint,
-    storage: ["read", "write", "write"],
+    storage: ["read", "read", "write", "write"],
     params: WALK_PARAMS,
   };
 }
@@ -256,6 +257,7 @@ export class RandomWalk extends ZerothOrderOptimizer<RandomWalkOptions> {
   propose(plan: RowPlan): number[] {
     checkConsecutive(plan);
     this.#reserve(Math.max(...this.paramGroups.map((g) => g.order - 1)));
+    this.storeNoise(this.bestOf);
     for (const seg of this.spans()) this.#walk(PROPOSE, plan, seg, this.bestOf);
     return this.#baseline() ? [plan.home, ...plan.scratch] : [...plan.scratch];
   }
@@ -368,7 +370,13 @@ export class RandomWalk extends ZerothOrderOptimizer<RandomWalkOptions> {
     const g = seg.group;
     const stride = this.flat.stride;
     const [x, z] = fold(ceilDiv(ceilDiv(seg.end - seg.start, 4), WG));
-    this.gpu.dispatch(this.gpu.kernel(spec, { WG }), [this.state, this.#dirs!, this.flat.buffer], {
+    const [stored, constants] = noiseBinding(this.gpu, this.stored);
+    this.gpu.dispatch(this.gpu.kernel(spec, constants), [
+      this.state,
+      stored,
+      this.#dirs!,
+      this.flat.buffer,
+    ], {
       homeOff: plan.home * stride,
       candOff: plan.scratch[0] * stride,
       stride,

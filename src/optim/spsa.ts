@@ -155,6 +155,7 @@ export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
 
   /** Writes x + magn·r_i into row `scratch[0] + 2i` and x − magn·r_i into the next row. */
   propose(plan: RowPlan): number[] {
+    this.storeNoise(this.n);
     for (const seg of this.spans()) {
       perturb(this.gpu, this.flat.buffer, this.flat.stride, seg, {
         ...this.#noise(seg.group),
@@ -225,6 +226,7 @@ export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
       counter: this.stepCount,
       idBase: 0,
       kind: samplerKind("SPSA", group.sampler),
+      stored: this.stored,
     };
   }
 }

@@ -17,7 +17,7 @@ import type { Parameter } from "../nn/parameter.ts";
 import type { FlatParameters } from "../nn/flat.ts";
 import { fill } from "../ops/elementwise.ts";
 import { formatShape, Tensor, tidy } from "../tensor.ts";
-import type { Evaluation } from "./_zo_kernels.ts";
+import type { Evaluation, SamplerFn, StoredNoise } from "./_zo_kernels.ts";
 import {
   type BindOptions,
   type Closure,
@@ -66,6 +66,8 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
   stepCount = 0;
   readonly #name: string;
   #state: GPUBuffer | null = null;
+  #noise: GPUBuffer | null = null;
+  #stored: StoredNoise | undefined;
 
   constructor(name: string, params: ParamsInput<O>, defaults: O, options: ZerothOrderBind = {}) {
     super(name, params, defaults, { row: options.row });
@@ -137,6 +139,43 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     return this.#state;
   }
 
+  /**
+   * Runs the user-supplied sampler of the groups (if any) for candidate ids `0 .. count − 1` of
+   * this step and keeps the values for the step: call it in `propose` before any noise kernel.
+   *
+   * @returns what the noise kernels read for kind 3 (also {@linkcode stored} until the next call).
+   * @throws {RangeError} if groups use different sampler functions.
+   */
+  protected storeNoise(count: number): StoredNoise | undefined {
+    const fns = new Set(
+      this.paramGroups.map((g) => (g as { sampler?: unknown }).sampler).filter((s) =>
+        typeof s === "function"
+      ),
+    );
+    if (fns.size === 0) return this.#stored = undefined;
+    if (fns.size > 1) {
+      throw new RangeError(`${this.#name}: all groups must use the same sampler function`);
+    }
+    const sampler = [...fns][0] as SamplerFn;
+    const { gpu, flat } = this;
+    const bytes = count * flat.stride * 4;
+    if (this.#noise === null || this.#noise.size < bytes) {
+      if (this.#noise !== null) gpu.pool.release(this.#noise);
+      this.#noise = gpu.pool.acquire(bytes, `${this.#name} stored noise`);
+    }
+    for (let id = 0; id < count; id++) {
+      const row = Tensor.view(gpu, this.#noise, [flat.stride], { offset: id * flat.stride });
+      sampler(row, { seed: this.seed, stream: this.stream, step: this.stepCount, candidate: id });
+      row.dispose();
+    }
+    return this.#stored = { buffer: this.#noise, stride: flat.stride };
+  }
+
+  /** The noise {@linkcode storeNoise} stored this step, if a user-supplied sampler is in use. */
+  protected get stored(): StoredNoise | undefined {
+    return this.#stored;
+  }
+
   /** Runs of trainable parameters (`requiresGrad`) sharing a group: what gets perturbed. */
   protected spans(): Segment<O>[] {
     return this.segments(() => 0, undefined, (p: Parameter) => p.requiresGrad);
@@ -160,7 +199,9 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
   override dispose(): void {
     super.dispose();
     if (this.#state !== null) this.gpu.pool.release(this.#state);
+    if (this.#noise !== null) this.gpu.pool.release(this.#noise);
     this.#state = null;
+    this.#noise = null;
   }
 }
 

@@ -12,7 +12,7 @@ import { counted, QUADRATIC, RESTORATION, ROSENBROCK, type ZoProblem } from "./_
 const STREAM = streamOf("RandomWalk");
 const f = Math.fround;
 
-function noise(sampler: string, seed: number, step: number, id: number, j: number): number {
+function noise(sampler: unknown, seed: number, step: number, id: number, j: number): number {
   const c = { seed, stream: STREAM, counter: step, row: id };
   if (sampler === "uniform") return f(randomUniformAt(c, j) * 2 - 1);
   if (sampler === "rademacher") return randomRademacherAt(c, j);
