@@ -80,7 +80,10 @@ function evaluates(m: Optimizer<object>): boolean {
  */
 export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
   /** The wrapped optimizer. */
-  readonly opt: Optimizer<object>;
+  override get opt(): Optimizer<object> {
+    return super.opt!;
+  }
+
   /** How it is stepped. */
   readonly mode: StepMode;
   #backup: GPUBuffer | null = null;
@@ -97,12 +100,7 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
   ) {
     const { row, seed, mode, ...hyper } = options;
     super("UpdateToGrad", params, { lr: 1, gradMode: "set", reset: true, ...hyper }, { row, seed });
-    if (opt.flat !== this.flat || opt.row !== this.row) {
-      throw new TypeError(
-        "UpdateToGrad: the wrapped optimizer must be over the same model and row",
-      );
-    }
-    this.opt = opt;
+    this.setInner(opt);
     this.mode = mode ?? "auto";
     if (!["auto", "closure", "step"].includes(this.mode)) {
       throw new RangeError(
@@ -121,11 +119,6 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
     if (g.gradMode !== "set" && g.gradMode !== "add") {
       throw new RangeError(`UpdateToGrad: gradMode must be "set" or "add", received ${g.gradMode}`);
     }
-  }
-
-  override bindRow(row: number): void {
-    super.bindRow(row);
-    this.opt.bindRow(row);
   }
 
   scratchRows(): number {
@@ -163,17 +156,6 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
       for (const p of seg.params) flat.setHasGrad(p, plan.home, true);
     }
     this.stepCount++;
-  }
-
-  protected override async extraState(): Promise<Record<string, unknown>> {
-    return { ...await super.extraState(), opt: await this.opt.stateDict() };
-  }
-
-  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
-    super.loadExtraState(extra);
-    if (extra?.opt !== undefined) {
-      this.opt.loadStateDict(extra.opt as Parameters<Optimizer<object>["loadStateDict"]>[0]);
-    }
   }
 
   override dispose(): void {

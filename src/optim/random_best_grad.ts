@@ -17,7 +17,6 @@ import {
   samplerKind,
 } from "./_zo_kernels.ts";
 import { checkMin, type Optimizer, type ParamGroup, type ParamsInput } from "./optimizer.ts";
-import { checkInner } from "./random_grad.ts";
 import {
   type RowPlan,
   STATE_FLOATS,
@@ -89,8 +88,6 @@ export interface RandomBestGradConfig extends ZerothOrderBind {
  * ```
  */
 export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> {
-  /** The inner optimizer, or null. */
-  readonly opt: Optimizer<object> | null;
   /** Trials per step. */
   readonly bestOf: number;
 
@@ -117,8 +114,7 @@ export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> 
       );
     }
     this.bestOf = bestOf;
-    this.opt = opt ?? null;
-    checkInner("RandomBestGrad", this, this.opt);
+    this.setInner(opt ?? null);
   }
 
   /**
@@ -128,12 +124,6 @@ export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> 
   protected validate(g: ParamGroup<RandomBestGradOptions>): void {
     checkMin("RandomBestGrad", "magn", g.magn);
     samplerKind("RandomBestGrad", g.sampler);
-  }
-
-  /** Moves this optimizer and its inner optimizer to another row. */
-  override bindRow(row: number): void {
-    super.bindRow(row);
-    this.opt?.bindRow(row);
   }
 
   /** Scratch rows one step uses. */
@@ -190,18 +180,6 @@ export class RandomBestGrad extends ZerothOrderOptimizer<RandomBestGradOptions> 
   }
 
   /** Base state plus the inner optimizer's checkpoint. */
-  protected override async extraState(): Promise<Record<string, unknown>> {
-    const own = await super.extraState();
-    return this.opt === null ? own : { ...own, opt: await this.opt.stateDict() };
-  }
-
-  /** Restores what {@linkcode extraState} saved. */
-  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
-    super.loadExtraState(extra);
-    if (extra?.opt !== undefined && this.opt !== null) {
-      this.opt.loadStateDict(extra.opt as Parameters<Optimizer<object>["loadStateDict"]>[0]);
-    }
-  }
 
   /**
    * The decide flags in use, one entry per distinct combination.

@@ -62,9 +62,6 @@ export interface RandomGradConfig extends ZerothOrderBind {
  * ```
  */
 export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
-  /** The inner optimizer, or null. */
-  readonly opt: Optimizer<object> | null;
-
   /**
    * @throws {RangeError} for magn < 0 or an unknown sampler.
    * @throws {TypeError} if `opt` is over another model or row.
@@ -78,18 +75,12 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
       row,
       seed,
     });
-    this.opt = opt ?? null;
-    checkInner("RandomGrad", this, this.opt);
+    this.setInner(opt ?? null);
   }
 
   protected validate(g: ParamGroup<RandomGradOptions>): void {
     checkMin("RandomGrad", "magn", g.magn);
     samplerKind("RandomGrad", g.sampler);
-  }
-
-  override bindRow(row: number): void {
-    super.bindRow(row);
-    this.opt?.bindRow(row);
   }
 
   scratchRows(): number {
@@ -141,18 +132,6 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
     this.opt?.step();
   }
 
-  protected override async extraState(): Promise<Record<string, unknown>> {
-    const own = await super.extraState();
-    return this.opt === null ? own : { ...own, opt: await this.opt.stateDict() };
-  }
-
-  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
-    super.loadExtraState(extra);
-    if (extra?.opt !== undefined && this.opt !== null) {
-      this.opt.loadStateDict(extra.opt as Parameters<Optimizer<object>["loadStateDict"]>[0]);
-    }
-  }
-
   #noise(group: RandomGradOptions) {
     return {
       seed: this.seed,
@@ -162,22 +141,5 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
       kind: samplerKind("RandomGrad", group.sampler),
       stored: this.stored,
     };
-  }
-}
-
-/** @throws {TypeError} unless `inner` works on the same model and row as `outer`. */
-export function checkInner(
-  name: string,
-  outer: Optimizer<object>,
-  inner: Optimizer<object> | null,
-): void {
-  if (inner === null) return;
-  if (inner.flat !== outer.flat) {
-    throw new TypeError(`${name}: the inner optimizer must be over the same model`);
-  }
-  if (inner.row !== outer.row) {
-    throw new TypeError(
-      `${name}: the inner optimizer is bound to row ${inner.row}, expected ${outer.row}`,
-    );
   }
 }

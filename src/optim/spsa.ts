@@ -15,7 +15,6 @@ import {
   samplerKind,
 } from "./_zo_kernels.ts";
 import { checkMin, type Optimizer, type ParamGroup, type ParamsInput } from "./optimizer.ts";
-import { checkInner } from "./random_grad.ts";
 import {
   type RowPlan,
   STATE_FLOATS,
@@ -92,8 +91,6 @@ export interface SPSAConfig extends ZerothOrderBind {
  * ```
  */
 export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
-  /** The inner optimizer, or null. */
-  readonly opt: Optimizer<object> | null;
   /** ± pairs per step. */
   readonly n: number;
   /** Whether the estimate goes into the gradient (else into the parameters). */
@@ -125,8 +122,7 @@ export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
     }
     this.n = n;
     this.grad = grad ?? opt !== undefined;
-    this.opt = opt ?? null;
-    checkInner("SPSA", this, this.opt);
+    this.setInner(opt ?? null);
   }
 
   /**
@@ -140,12 +136,6 @@ export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
     }
     formulaOf(g.formula);
     samplerKind("SPSA", g.sampler);
-  }
-
-  /** Moves this optimizer and its inner optimizer to another row. */
-  override bindRow(row: number): void {
-    super.bindRow(row);
-    this.opt?.bindRow(row);
   }
 
   /** Scratch rows one step uses. */
@@ -206,18 +196,6 @@ export class SPSA extends ZerothOrderOptimizer<SPSAOptions> {
   }
 
   /** Base state plus the inner optimizer's checkpoint. */
-  protected override async extraState(): Promise<Record<string, unknown>> {
-    const own = await super.extraState();
-    return this.opt === null ? own : { ...own, opt: await this.opt.stateDict() };
-  }
-
-  /** Restores what {@linkcode extraState} saved. */
-  protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
-    super.loadExtraState(extra);
-    if (extra?.opt !== undefined && this.opt !== null) {
-      this.opt.loadStateDict(extra.opt as Parameters<Optimizer<object>["loadStateDict"]>[0]);
-    }
-  }
 
   #noise(group: SPSAOptions) {
     return {

@@ -22,6 +22,7 @@ import {
   type BindOptions,
   type Closure,
   Optimizer,
+  type OptimizerStateDict,
   type ParamsInput,
   type Segment,
 } from "./optimizer.ts";
@@ -65,6 +66,7 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
   /** Steps taken; the counter coordinate of this step's noise. */
   stepCount = 0;
   readonly #name: string;
+  #inner: Optimizer<object> | null = null;
   #state: GPUBuffer | null = null;
   #noise: GPUBuffer | null = null;
   #stored: StoredNoise | undefined;
@@ -78,6 +80,30 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     }
     this.seed = seed;
     this.stream = streamOf(name);
+  }
+
+  /**
+   * The optimizer this one steps after setting gradients (RandomGrad's inner AdamW, the
+   * optimizer UpdateToGrad wraps), or null. It moves rows and is checkpointed with this one.
+   */
+  get opt(): Optimizer<object> | null {
+    return this.#inner;
+  }
+
+  /** Sets {@linkcode opt}. @throws {TypeError} unless it is over the same model and row. */
+  protected setInner(opt: Optimizer<object> | null): void {
+    if (opt !== null && (opt.flat !== this.flat || opt.row !== this.row)) {
+      throw new TypeError(
+        `${this.#name}: the inner optimizer must be over the same model and row ` +
+          `(it is bound to row ${opt.row}, expected ${this.row})`,
+      );
+    }
+    this.#inner = opt;
+  }
+
+  override bindRow(row: number): void {
+    super.bindRow(row);
+    this.#inner?.bindRow(row);
   }
 
   /** Scratch rows one step may use. */
@@ -185,7 +211,8 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     const state = this.#state === null
       ? null
       : new Float32Array(await this.gpu.readBuffer(this.#state, 0, STATE_FLOATS * 4));
-    return { stepCount: this.stepCount, seed: this.seed, stream: this.stream, state };
+    const own = { stepCount: this.stepCount, seed: this.seed, stream: this.stream, state };
+    return this.#inner === null ? own : { ...own, opt: await this.#inner.stateDict() };
   }
 
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
@@ -194,6 +221,9 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     this.seed = extra.seed as number;
     this.stream = extra.stream as number;
     if (extra.state instanceof Float32Array) this.gpu.write(this.state, 0, extra.state);
+    if (extra.opt !== undefined && this.#inner !== null) {
+      this.#inner.loadStateDict(extra.opt as OptimizerStateDict);
+    }
   }
 
   override dispose(): void {
