@@ -40,8 +40,16 @@ export {
   type KernelVariant,
   NO_ADAPTER_HELP,
 } from "./src/gpu/device.ts";
-export type { BindingKind, KernelSpec, ParamType, ParamValues } from "./src/gpu/kernel.ts";
-export { diffStats, type StatsSnapshot } from "./src/gpu/stats.ts";
+export type {
+  BindingKind,
+  CompiledKernel,
+  Constants,
+  KernelSpec,
+  ParamType,
+  ParamValues,
+} from "./src/gpu/kernel.ts";
+export type { BufferPool } from "./src/gpu/pool.ts";
+export { diffStats, type Stats, type StatsSnapshot } from "./src/gpu/stats.ts";
 export { type Shape, Tensor, tensor, type TensorOptions, tidy } from "./src/tensor.ts";
 export {
   Generator,
@@ -72,7 +80,7 @@ export {
 } from "./src/ops/elementwise.ts";
 export { linear, type LinearOptions, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
 export { conv2d, type Conv2dOptions } from "./src/ops/conv2d.ts";
-export { avgPool2d, maxPool2d, type Pool2dOptions } from "./src/ops/pool.ts";
+export { avgPool2d, maxPool2d, type MaxPool2dOptions, type Pool2dOptions } from "./src/ops/pool.ts";
 export { argmax, max, mean, type ReduceOptions, sum } from "./src/ops/reduce.ts";
 export {
   accuracyCount,
@@ -88,6 +96,7 @@ export {
   fillRademacher,
   fillRandomBits,
   fillUniform,
+  type NewTensorOptions,
   type NormalOptions,
   type RademacherOptions,
   RANDOM_WGSL,
@@ -105,7 +114,12 @@ export { Parameter } from "./src/nn/parameter.ts";
 export { type ActiveRows, FlatParameters } from "./src/nn/flat.ts";
 export { Linear } from "./src/nn/linear.ts";
 export { Conv2d, type Conv2dOptions as Conv2dLayerOptions } from "./src/nn/conv2d.ts";
-export { AvgPool2d, MaxPool2d, type Pool2dOptions as Pool2dLayerOptions } from "./src/nn/pool.ts";
+export {
+  AvgPool2d,
+  MaxPool2d,
+  type Pool2d,
+  type Pool2dOptions as Pool2dLayerOptions,
+} from "./src/nn/pool.ts";
 export { ReLU, Softmax } from "./src/nn/activation.ts";
 export { Flatten } from "./src/nn/flatten.ts";
 export { Sequential } from "./src/nn/sequential.ts";
@@ -120,6 +134,8 @@ export {
   type OptimizerStateDict,
   type ParamGroup,
   type ParamsInput,
+  type ParamStateDict,
+  type Segment,
 } from "./src/optim/optimizer.ts";
 export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
 export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
@@ -188,4 +204,4 @@ export {
 } from "./src/optim/random_search.ts";
 export { GridSearch, type GridSearchOptions } from "./src/optim/grid_search.ts";
 export { SequentialSearch, type SequentialSearchOptions } from "./src/optim/sequential_search.ts";
-export type { SamplerDraw, SamplerFn } from "./src/optim/_zo_kernels.ts";
+export type { Evaluation, SamplerDraw, SamplerFn, StoredNoise } from "./src/optim/_zo_kernels.ts";

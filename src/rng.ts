@@ -121,13 +121,21 @@ export function randomRademacherAt(c: RandomCoords, j: number): number {
  * ```
  */
 export class Generator {
+  /** Philox key word 0, as a u32. */
   readonly seed: number;
+  /** Philox key word 1, as a u32: independent streams for the same seed. */
   readonly stream: number;
   #counter = 0;
   #block = new Uint32Array(4);
   #lane = 4;
   #spare: number | null = null;
 
+  /**
+   * Creates a generator at draw 0 of the stream `(seed, stream)`.
+   *
+   * @param seed key word 0 (truncated to a u32).
+   * @param stream key word 1 (truncated to a u32). Default 0.
+   */
   constructor(seed: number, stream = 0) {
     this.seed = seed >>> 0;
     this.stream = stream >>> 0;

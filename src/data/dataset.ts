@@ -8,16 +8,23 @@ import { type IdxArray, parseIdx } from "./idx.ts";
 
 /** Images `[count, height, width]` of u8 pixels and their u8 class labels. */
 export interface ImageDataset {
+  /** Pixels, row-major `[count, height, width]`. */
   readonly images: Uint8Array;
+  /** Class label of each image, `[count]`. */
   readonly labels: Uint8Array;
+  /** Number of images. */
   readonly count: number;
+  /** Rows of pixels per image. */
   readonly height: number;
+  /** Columns of pixels per image. */
   readonly width: number;
 }
 
 /** Train and test splits. */
 export interface DatasetSplits {
+  /** The training split. */
   readonly train: ImageDataset;
+  /** The test split. */
   readonly test: ImageDataset;
 }
 
@@ -50,9 +57,13 @@ export function imageDataset(images: IdxArray, labels: IdxArray, name = "dataset
 
 /** The four files of an MNIST-format dataset, as bytes (raw or gzip). */
 export interface IdxFiles {
+  /** Training images, IDX u8 `[count, height, width]`. */
   trainImages: Uint8Array;
+  /** Training labels, IDX u8 `[count]`. */
   trainLabels: Uint8Array;
+  /** Test images, IDX u8 `[count, height, width]`. */
   testImages: Uint8Array;
+  /** Test labels, IDX u8 `[count]`. */
   testLabels: Uint8Array;
 }
 

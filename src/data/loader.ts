@@ -34,8 +34,11 @@ export interface LoaderOptions {
 
 /** One batch: images `[size, 1, height, width]` and labels `[size]` (class indices as f32). */
 export interface Batch {
+  /** Normalised images `[size, 1, height, width]`. */
   readonly x: Tensor;
+  /** Class indices as f32, `[size]`. */
   readonly y: Tensor;
+  /** Examples in this batch (`batchSize`, or fewer for the last one). */
   readonly size: number;
   /** Index of the batch in its epoch. */
   readonly index: number;
@@ -53,18 +56,30 @@ export interface Batch {
  * ```
  */
 export class DataLoader {
+  /** The dataset it batches. */
   readonly dataset: ImageDataset;
+  /** Images per batch. */
   readonly batchSize: number;
+  /** Whether each epoch has its own seeded permutation. */
   readonly shuffle: boolean;
+  /** Seed of the shuffle. */
   readonly seed: number;
+  /** Whether the last incomplete batch is dropped. */
   readonly dropLast: boolean;
+  /** Device the batch tensors live on. */
   readonly gpu: Gpu;
   readonly #table = new Float32Array(256);
   readonly #tensors = new Map<number, { x: Tensor; y: Tensor }>();
   readonly #pixels: Float32Array;
   readonly #labels: Float32Array;
 
-  /** @throws {RangeError} for a batch size < 1 or a non-positive std. */
+  /**
+   * Creates a loader; batch tensors are allocated when first produced.
+   *
+   * @param dataset the images and labels to batch.
+   * @param options batch size, shuffle, seed, normalisation, `dropLast` and device.
+   * @throws {RangeError} for a batch size < 1 or a non-positive std.
+   */
   constructor(dataset: ImageDataset, options: LoaderOptions) {
     const { batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) {

@@ -41,14 +41,19 @@ export interface GpuOptions {
 
 /** What the adapter says about itself. */
 export interface AdapterDescription {
+  /** Human-readable adapter name (`GPUAdapterInfo.description`, else its `device`). */
   description: string;
+  /** `GPUAdapterInfo.vendor`; may be empty. */
   vendor: string;
+  /** `GPUAdapterInfo.architecture`; may be empty. */
   architecture: string;
+  /** True for a software adapter such as Mesa's llvmpipe. */
   isFallbackAdapter: boolean;
 }
 
 /** How to get an adapter, for the error thrown when there is none. */
-export const NO_ADAPTER_HELP = "No WebGPU adapter is available. Install a GPU driver, or on a " +
+export const NO_ADAPTER_HELP: string =
+  "No WebGPU adapter is available. Install a GPU driver, or on a " +
   "machine without a GPU install Mesa's software adapter (Debian/Ubuntu: " +
   "`apt-get install -y mesa-vulkan-drivers libvulkan1`) and set DENO_WEBGPU_BACKEND=vulkan";
 
@@ -141,7 +146,15 @@ export class Gpu {
     return this.#lost !== null;
   }
 
-  /** Compiles (or fetches from the cache) a kernel with its override constants. */
+  /**
+   * Compiles (or fetches from the cache) a kernel with its override constants. Compile errors
+   * are reported by the next {@linkcode Gpu.checkErrors} or readback.
+   *
+   * @param spec the entry point and its bindings.
+   * @param constants values of the WGSL `override` constants.
+   * @returns the cached pipeline and bind group layout.
+   * @throws {Error} if the device is lost or an earlier error is pending.
+   */
   kernel(spec: KernelSpec, constants?: Constants): CompiledKernel {
     const key = kernelKey(spec, constants);
     const cached = this.#kernels.get(key);

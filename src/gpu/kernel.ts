@@ -45,8 +45,11 @@ export type Constants = Readonly<Record<string, number>>;
 
 /** A compiled kernel: pipeline and bind group layout. */
 export interface CompiledKernel {
+  /** The description it was compiled from. */
   readonly spec: KernelSpec;
+  /** The compute pipeline. */
   readonly pipeline: GPUComputePipeline;
+  /** Layout of bind group 0: the storage bindings, then the `Params` uniform if any. */
   readonly layout: GPUBindGroupLayout;
   /** The cache key, `file#entry{constants}`. */
   readonly key: string;

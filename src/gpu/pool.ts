@@ -30,6 +30,12 @@ export class BufferPool {
   readonly #free = new Map<number, GPUBuffer[]>();
   readonly #inUse = new Set<GPUBuffer>();
 
+  /**
+   * Creates an empty pool; {@linkcode Gpu} makes one per device.
+   *
+   * @param device creates the buffers.
+   * @param stats receives the byte and buffer counts.
+   */
   constructor(device: GPUDevice, stats: Stats) {
     this.#device = device;
     this.#stats = stats;

@@ -34,15 +34,25 @@ export interface StatsSnapshot {
 
 /** Mutable counters owned by a {@linkcode Gpu}; read them through {@linkcode Stats.snapshot}. */
 export class Stats implements StatsSnapshot {
+  /** Compute dispatches recorded. */
   dispatches = 0;
+  /** Command buffers submitted to the queue. */
   submits = 0;
+  /** GPU→CPU readbacks. */
   readbacks = 0;
+  /** CPU→GPU writes of user data. */
   uploads = 0;
+  /** Buffer-to-buffer copies recorded. */
   copies = 0;
+  /** Pipelines compiled (cache misses). */
   pipelinesCompiled = 0;
+  /** Bytes held by live tensors and other acquired pool buffers. */
   bytesInUse = 0;
+  /** Largest `bytesInUse` seen so far. */
   peakBytesInUse = 0;
+  /** Bytes of GPU buffers alive, in use or free in the pool. */
   bytesAllocated = 0;
+  /** GPU buffers created from the device (pool misses). */
   buffersCreated = 0;
 
   /** Returns a frozen copy of the counters. */

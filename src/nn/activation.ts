@@ -11,6 +11,12 @@ import { Module } from "./module.ts";
 
 /** `max(x, 0)` element by element. */
 export class ReLU extends Module {
+  /**
+   * Applies `max(x, 0)`.
+   *
+   * @param x any shape.
+   * @returns a new tensor of the same shape.
+   */
   forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -24,6 +30,12 @@ export class Softmax extends Module {
   /** The dimension, counted in the shape without the population axis; negative from the end. */
   readonly dim: number;
 
+  /**
+   * Creates the layer.
+   *
+   * @param dim the dimension (see {@linkcode dim}). Default -1, the last one.
+   * @throws {RangeError} if `dim` is not an integer.
+   */
   constructor(dim = -1) {
     super();
     if (!Number.isInteger(dim)) {
@@ -32,7 +44,13 @@ export class Softmax extends Module {
     this.dim = dim;
   }
 
-  /** @throws {RangeError} if `dim` is not the last dimension of the input rows. */
+  /**
+   * Applies softmax along the last dimension of every row.
+   *
+   * @param x input `[P?, ...]`.
+   * @returns probabilities of the same shape.
+   * @throws {RangeError} if `dim` is not the last dimension of the input rows.
+   */
   forward(x: Tensor): Tensor {
     const n = x.rowShape.length;
     const dim = this.dim < 0 ? this.dim + n : this.dim;

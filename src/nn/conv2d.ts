@@ -31,17 +31,32 @@ export interface Conv2dOptions {
  * ```
  */
 export class Conv2d extends Module {
+  /** Channels of the input (`C` of NCHW). */
   readonly inChannels: number;
+  /** Channels of the output, one filter each. */
   readonly outChannels: number;
+  /** Side of the square kernel. */
   readonly kernelSize: number;
+  /** Step between output pixels. */
   readonly stride: number;
+  /** Zero padding on each side. */
   readonly padding: number;
   /** `[outChannels, inChannels, k, k]`. */
   readonly weight: Parameter;
   /** `[outChannels]`, or null with `{ bias: false }`. */
   readonly bias: Parameter | null;
 
-  /** @throws {RangeError} for a non-positive size, stride < 1 or padding < 0. */
+  /**
+   * Creates the layer with torch's default initialisation: weight and bias drawn from
+   * U(−1/√fanIn, 1/√fanIn), `fanIn = inChannels · kernelSize²`, by the generator
+   * {@linkcode manualSeed} seeds.
+   *
+   * @param inChannels channels of the input.
+   * @param outChannels channels of the output.
+   * @param kernelSize side of the square kernel.
+   * @param options stride, padding and whether to learn a bias.
+   * @throws {RangeError} for a non-positive size, stride < 1 or padding < 0.
+   */
   constructor(
     inChannels: number,
     outChannels: number,
@@ -72,6 +87,14 @@ export class Conv2d extends Module {
       : new Parameter(uniformInit(outChannels, bound), [outChannels]);
   }
 
+  /**
+   * Convolves `x` with the filters of every active parameter row.
+   *
+   * @param x input `[B, inChannels, H, W]` or `[P, B, inChannels, H, W]`.
+   * @returns output `[P?, B, outChannels, Ho, Wo]`.
+   * @throws {TypeError} if `x` is not 4-D per row, its channels differ from `inChannels`, or
+   *   the kernel is larger than the padded input.
+   */
   forward(x: Tensor): Tensor {
     return this.forwardPooled(x, 1, false);
   }

@@ -20,7 +20,9 @@ const ROW_ALIGN = 64;
 
 /** Which rows a forward pass evaluates. */
 export interface ActiveRows {
+  /** First evaluated row. */
   readonly start: number;
+  /** Number of evaluated rows, `start .. start + count - 1`. */
   readonly count: number;
 }
 
@@ -98,7 +100,13 @@ export class FlatParameters {
     return this.#active;
   }
 
-  /** @throws {RangeError} unless `row` is a valid row index. */
+  /**
+   * Checks that `row` is an existing row index.
+   *
+   * @param row the row index to check.
+   * @param what how the error message names the value. Default `"row"`.
+   * @throws {RangeError} unless `row` is an integer in `[0, rows)`.
+   */
   checkRow(row: number, what = "row"): void {
     if (!Number.isInteger(row) || row < 0 || row >= this.#rows) {
       throw new RangeError(`${what} must be an integer in [0, ${this.#rows}), received ${row}`);

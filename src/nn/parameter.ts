@@ -27,8 +27,11 @@ export class Parameter {
   #offset = 0;
 
   /**
+   * Creates a parameter holding its initial values on the CPU until a model buffer adopts it.
+   *
    * @param data initial values (copied).
    * @param shape defaults to `[data.length]`.
+   * @param requiresGrad whether optimizers update it. Default true.
    * @throws {TypeError} if the data does not fill the shape.
    */
   constructor(data: ArrayLike<number>, shape: Shape = [data.length], requiresGrad = true) {

@@ -17,11 +17,24 @@ export interface Pool2dOptions {
   padding?: number;
 }
 
-abstract class Pool2d extends Module {
+/** Base class of {@linkcode MaxPool2d} and {@linkcode AvgPool2d}: the window geometry. */
+export abstract class Pool2d extends Module {
+  /** Side of the square window. */
   readonly kernelSize: number;
+  /** Step between windows. */
   readonly stride: number;
+  /** Implicit padding on each side. */
   readonly padding: number;
 
+  /**
+   * Checks and stores the window geometry.
+   *
+   * @param name the layer's name, for error messages.
+   * @param kernelSize side of the square window.
+   * @param options stride (default `kernelSize`) and padding (default 0).
+   * @throws {RangeError} if `kernelSize` or `stride` is not a positive integer, `padding` is
+   *   not an integer ≥ 0, or `padding` exceeds `kernelSize / 2`.
+   */
   constructor(name: string, kernelSize: number, options: Pool2dOptions) {
     super();
     this.kernelSize = kernelSize;
@@ -47,10 +60,25 @@ abstract class Pool2d extends Module {
  * ```
  */
 export class MaxPool2d extends Pool2d {
+  /**
+   * Creates the layer.
+   *
+   * @param kernelSize side of the square window.
+   * @param options stride (default `kernelSize`) and padding (default 0).
+   * @throws {RangeError} for a non-positive size or stride, negative padding, or padding over
+   *   half the window.
+   */
   constructor(kernelSize: number, options: Pool2dOptions = {}) {
     super("MaxPool2d", kernelSize, options);
   }
 
+  /**
+   * The maximum of every window.
+   *
+   * @param x input `[B, C, H, W]` or `[P, B, C, H, W]`.
+   * @returns output `[P?, B, C, Ho, Wo]`.
+   * @throws {TypeError} if `x` is not 4-D per row or the window does not fit the padded input.
+   */
   forward(x: Tensor): Tensor {
     return maxPool2d(x, {
       kernelSize: this.kernelSize,
@@ -77,10 +105,25 @@ export class MaxPool2d extends Pool2d {
 
 /** Average pooling over square windows (padding counted, like torch's default). */
 export class AvgPool2d extends Pool2d {
+  /**
+   * Creates the layer.
+   *
+   * @param kernelSize side of the square window.
+   * @param options stride (default `kernelSize`) and padding (default 0).
+   * @throws {RangeError} for a non-positive size or stride, negative padding, or padding over
+   *   half the window.
+   */
   constructor(kernelSize: number, options: Pool2dOptions = {}) {
     super("AvgPool2d", kernelSize, options);
   }
 
+  /**
+   * The mean of every window (padding counts as zeros in the average).
+   *
+   * @param x input `[B, C, H, W]` or `[P, B, C, H, W]`.
+   * @returns output `[P?, B, C, Ho, Wo]`.
+   * @throws {TypeError} if `x` is not 4-D per row or the window does not fit the padded input.
+   */
   forward(x: Tensor): Tensor {
     return avgPool2d(x, {
       kernelSize: this.kernelSize,

@@ -24,17 +24,35 @@ import { MaxPool2d } from "./pool.ts";
  * ```
  */
 export class Sequential extends Module {
+  /** The layers, in the order they run. */
   readonly layers: readonly Module[];
 
+  /**
+   * Creates the chain.
+   *
+   * @param layers the modules to run, in order.
+   */
   constructor(...layers: Module[]) {
     super();
     this.layers = layers;
   }
 
+  /**
+   * The layers, named by their position.
+   *
+   * @returns `[["0", layers[0]], ["1", layers[1]], ...]`.
+   */
   override namedChildren(): [string, Module][] {
     return this.layers.map((m, i) => [String(i), m]);
   }
 
+  /**
+   * Runs the layers in order, fusing the chains listed above. On the first call (while a
+   * parameter is not on the GPU yet) it calls {@linkcode Module.parameters} first.
+   *
+   * @param x input of the first layer.
+   * @returns output of the last layer.
+   */
   forward(x: Tensor): Tensor {
     if (this.namedParameters().some(([, p]) => p.flat === null)) this.parameters();
     let h = x;

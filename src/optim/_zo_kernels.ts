@@ -178,7 +178,9 @@ export interface Span {
 
 /** Noise a user-supplied sampler stored for this step: rows `[ids, stride]`. */
 export interface StoredNoise {
+  /** The stored values, candidate `id`'s row at `id · stride`. */
   buffer: GPUBuffer;
+  /** Elements per row (the parameter buffer's row stride). */
   stride: number;
 }
 

@@ -78,12 +78,25 @@ export class Adam extends Optimizer<AdamOptions> {
   /** True for AdamW: decay multiplies the parameters instead of entering the gradient. */
   protected readonly decoupled: boolean = false;
 
-  /** @throws {RangeError} for lr, eps or weightDecay < 0, or a beta outside [0, 1). */
+  /**
+   * Creates the optimizer; options a group does not set take the defaults above (AdamW's
+   * weight decay defaults to 1e-2).
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options hyperparameters and the parameter row to update (default 0).
+   * @throws {RangeError} for lr, eps or weightDecay < 0, or a beta outside [0, 1).
+   */
   constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> & BindOptions = {}) {
     const { row, ...hyper } = options;
     super(new.target.name, params, { ...adamDefaults(new.target === AdamW), ...hyper }, { row });
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for lr, eps or weightDecay < 0, betas that are not a pair, or a beta
+   *   outside [0, 1).
+   */
   protected validate(g: ParamGroup<AdamOptions>): void {
     const name = this.constructor.name;
     checkMin(name, "lr", g.lr);
@@ -96,10 +109,12 @@ export class Adam extends Optimizer<AdamOptions> {
     checkUnit(name, "betas[1]", g.betas[1]);
   }
 
+  /** The moment estimates (torch's `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`). */
   protected stateBuffers(): string[] {
     return ["expAvg", "expAvgSq", "maxExpAvgSq"];
   }
 
+  /** Increments each stepped parameter's `step`, then one fused dispatch per segment. */
   protected update(): void {
     const touch = (p: Parameter) => {
       const s = this.paramState.get(p) ?? { step: 0 };
@@ -141,6 +156,7 @@ export class Adam extends Optimizer<AdamOptions> {
  * ```
  */
 export class AdamW extends Adam {
+  /** Always true: weight decay is decoupled. */
   protected override readonly decoupled: boolean = true;
 }
 

@@ -89,6 +89,11 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
   #backup: GPUBuffer | null = null;
 
   /**
+   * Wraps `opt`; options a group does not set take the defaults above.
+   *
+   * @param params the parameters of `opt` (param groups may override the options).
+   * @param opt the optimizer whose update becomes the gradient, over the same model and row.
+   * @param options hyperparameters, `mode` (default "auto"), the home row and the seed.
    * @throws {TypeError} if `opt` is over another model or row.
    * @throws {RangeError} for an unknown mode or gradMode, or `mode: "step"` on a
    *   derivative-free optimizer.
@@ -112,6 +117,11 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
     }
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for a non-finite lr or an unknown gradMode.
+   */
   protected validate(g: ParamGroup<UpdateToGradOptions>): void {
     if (!Number.isFinite(g.lr)) {
       throw new RangeError(`UpdateToGrad: lr must be finite, received ${g.lr}`);
@@ -121,15 +131,27 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
     }
   }
 
+  /** The wrapped optimizer's scratch rows (none for a first-order one). */
   scratchRows(): number {
     return isZeroth(this.opt) ? this.opt.scratchRows() : 0;
   }
 
+  /**
+   * The wrapped optimizer's proposal; for a first-order one, the home row with
+   * `mode: "closure"`, else nothing.
+   *
+   * @returns the rows to evaluate.
+   */
   propose(plan: RowPlan): number[] {
     if (isZeroth(this.opt)) return this.opt.propose(plan);
     return this.mode === "closure" ? [plan.home] : [];
   }
 
+  /**
+   * Backs up the home row, steps the wrapped optimizer (reporting its loss, or the home row's
+   * mean loss for a first-order one that was evaluated), then writes
+   * `(before − after) · lr` as the gradient and restores the row if `reset`.
+   */
   accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
     const { gpu, flat } = this;
     const rowBytes = flat.stride * 4;
@@ -158,6 +180,7 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
     this.stepCount++;
   }
 
+  /** Frees this wrapper's buffers; the wrapped optimizer is not disposed. */
   override dispose(): void {
     super.dispose();
     if (this.#backup !== null) this.gpu.pool.release(this.#backup);
@@ -225,6 +248,11 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
   readonly #lastMode: StepMode;
 
   /**
+   * Chains `optimizers`, wrapping every one but the last in an {@linkcode UpdateToGrad}.
+   *
+   * @param params the parameters of the chain (the model the optimizers are over).
+   * @param optimizers two or more optimizers over the same model and row, in chain order.
+   * @param options per-link settings, the home row and the seed.
    * @throws {RangeError} with fewer than two optimizers or option lists of the wrong length.
    * @throws {TypeError} if an optimizer is over another model or row.
    */
@@ -256,8 +284,14 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     }
   }
 
+  /** Nothing to check: the chain has no hyperparameters of its own. */
   protected validate(): void {}
 
+  /**
+   * Moves the chain, its links and the last optimizer to another row.
+   *
+   * @throws {Error} once any of them has state: state belongs to a row.
+   */
   override bindRow(row: number): void {
     super.bindRow(row);
     for (const link of this.links) link.bindRow(row);
@@ -281,6 +315,7 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     return moving < 0 || !members.slice(moving + 1).some(evaluates);
   }
 
+  /** The scratch rows of every evaluating member, summed. */
   scratchRows(): number {
     return this.#members().reduce((n, m) => n + m.scratchRows(), 0);
   }
@@ -295,11 +330,20 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     });
   }
 
+  /**
+   * Splits the scratch rows among the members, in order, and merges their proposals.
+   *
+   * @returns every member's rows to evaluate.
+   */
   propose(plan: RowPlan): number[] {
     const plans = this.#plans(plan);
     return this.#members().flatMap((m, i) => m.propose(plans[i]));
   }
 
+  /**
+   * Lets each member accept the shared evaluation in order, then steps a first-order last
+   * optimizer (reporting the home row's mean loss with mode "closure").
+   */
   accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
     const plans = this.#plans(plan);
     this.#members().forEach((m, i) => m.accept(ev, plans[i], report));
@@ -332,12 +376,14 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     return report;
   }
 
+  /** The base state plus the checkpoints of every link and of the last optimizer. */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const links = [];
     for (const link of this.links) links.push(await link.stateDict());
     return { ...await super.extraState(), links, last: await this.last.stateDict() };
   }
 
+  /** Restores what {@linkcode extraState} saved. */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     super.loadExtraState(extra);
     if (extra === undefined) return;
@@ -346,6 +392,7 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     this.last.loadStateDict(extra.last as Dict);
   }
 
+  /** Frees the chain's buffers and its links; the optimizers passed in are not disposed. */
   override dispose(): void {
     super.dispose();
     for (const link of this.links) link.dispose();

@@ -78,7 +78,13 @@ export class GridSearch extends Search<GridSearchOptions> {
   #digits: Int32Array | null = null;
   #values = new Float32Array(0);
 
-  /** @throws {RangeError} for a missing or bad `domain` or `step`, or bad `candidates`. */
+  /**
+   * Creates the optimizer; every group needs a `domain` and a `step` (here or in its group).
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options `domain`, `step`, `candidates`, `stochastic`, the home row and the seed.
+   * @throws {RangeError} for a missing or bad `domain` or `step`, or bad `candidates`.
+   */
   constructor(
     params: ParamsInput<GridSearchOptions>,
     options: Partial<GridSearchOptions> & SearchConfig = {},
@@ -93,6 +99,12 @@ export class GridSearch extends Search<GridSearchOptions> {
     );
   }
 
+  /**
+   * Checks a group's grid.
+   *
+   * @throws {RangeError} unless `domain` is `[lo, hi]` with finite lo <= hi and `step` is
+   *   finite and > 0.
+   */
   protected validate(g: ParamGroup<GridSearchOptions>): void {
     checkDomain("GridSearch", g.domain);
     checkPositive("GridSearch", "step", g.step);
@@ -137,6 +149,10 @@ export class GridSearch extends Search<GridSearchOptions> {
     return total;
   }
 
+  /**
+   * Writes the next `candidates` grid points into the candidate rows (a CPU upload), advancing
+   * c and refining the grid when it is exhausted.
+   */
   protected writeCandidates(home: number, first: number): void {
     const runs = this.#sync();
     const stride = this.flat.stride;
@@ -222,11 +238,13 @@ export class GridSearch extends Search<GridSearchOptions> {
     return runs;
   }
 
+  /** The base state plus {@linkcode combination} (as a decimal string). */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const own = await super.extraState();
     return { ...own, combination: this.combination.toString() };
   }
 
+  /** Restores what {@linkcode extraState} saved. */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     super.loadExtraState(extra);
     if (typeof extra?.combination === "string") this.combination = BigInt(extra.combination);

@@ -59,12 +59,24 @@ const SPEC = {
  * ```
  */
 export class Lion extends Optimizer<LionOptions> {
-  /** @throws {RangeError} for lr or weightDecay < 0, or a beta outside [0, 1). */
+  /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options hyperparameters and the parameter row to update (default 0).
+   * @throws {RangeError} for lr or weightDecay < 0, or a beta outside [0, 1).
+   */
   constructor(params: ParamsInput<LionOptions>, options: Partial<LionOptions> & BindOptions = {}) {
     const { row, ...hyper } = options;
     super("Lion", params, { lr: 1e-4, betas: [0.9, 0.99], weightDecay: 0, ...hyper }, { row });
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for lr or weightDecay < 0, betas that are not a pair, or a beta
+   *   outside [0, 1).
+   */
   protected validate(g: ParamGroup<LionOptions>): void {
     checkMin("Lion", "lr", g.lr);
     checkMin("Lion", "weightDecay", g.weightDecay);
@@ -75,10 +87,12 @@ export class Lion extends Optimizer<LionOptions> {
     checkUnit("Lion", "betas[1]", g.betas[1]);
   }
 
+  /** The momentum `m` (torch-style name `expAvg`). */
   protected stateBuffers(): string[] {
     return ["expAvg"];
   }
 
+  /** One fused dispatch per segment of parameters with a gradient. */
   protected update(): void {
     for (const seg of this.segments(undefined, (p) => this.paramState.set(p, {}))) {
       const g = seg.group;

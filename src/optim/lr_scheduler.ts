@@ -80,6 +80,8 @@ export class StepLR extends LRScheduler {
   gamma: number;
 
   /**
+   * Attaches the schedule to `optimizer` and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` is scheduled.
    * @param options `stepSize`, `gamma` (default 0.1), `lastEpoch` (default -1).
    * @throws {RangeError} if `stepSize` is not an integer >= 1 or `gamma` is not > 0.
@@ -94,6 +96,7 @@ export class StepLR extends LRScheduler {
     this.initialStep();
   }
 
+  /** Each group's `lr`, times `gamma` when `lastEpoch` is a positive multiple of `stepSize`. */
   protected getLr(): number[] {
     const groups = this.optimizer.paramGroups;
     if (this.lastEpoch === 0 || this.lastEpoch % this.stepSize !== 0) {
@@ -107,6 +110,11 @@ export class StepLR extends LRScheduler {
     return { ...super.stateDict(), stepSize: this.stepSize, gamma: this.gamma };
   }
 
+  /**
+   * Restores `stepSize` and `gamma`.
+   *
+   * @throws {RangeError} if `stepSize` is not an integer >= 1 or `gamma` is not > 0.
+   */
   protected override loadOwnState(state: StepLRState): void {
     checkStepLR(state.stepSize, state.gamma);
     this.stepSize = state.stepSize;
@@ -155,6 +163,8 @@ export class ExponentialLR extends LRScheduler {
   gamma: number;
 
   /**
+   * Attaches the schedule to `optimizer` and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` is scheduled.
    * @param options `gamma`, `lastEpoch` (default -1).
    * @throws {RangeError} if `gamma` is not > 0.
@@ -168,6 +178,7 @@ export class ExponentialLR extends LRScheduler {
     this.initialStep();
   }
 
+  /** Each group's `lr` times `gamma` (unchanged on the initial step). */
   protected getLr(): number[] {
     const groups = this.optimizer.paramGroups;
     if (this.lastEpoch === 0) return groups.map((g) => g.lr);
@@ -179,6 +190,11 @@ export class ExponentialLR extends LRScheduler {
     return { ...super.stateDict(), gamma: this.gamma };
   }
 
+  /**
+   * Restores `gamma`.
+   *
+   * @throws {RangeError} if `gamma` is not > 0.
+   */
   protected override loadOwnState(state: ExponentialLRState): void {
     checkRange("ExponentialLR", "gamma", state.gamma, { lo: 0, loOpen: true });
     this.gamma = state.gamma;
@@ -245,6 +261,8 @@ export class CosineAnnealingLR extends LRScheduler {
   etaMin: number;
 
   /**
+   * Attaches the schedule to `optimizer` and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` is scheduled.
    * @param options `tMax`, `etaMin` (default 0), `lastEpoch` (default -1).
    * @throws {RangeError} if `tMax` is not an integer >= 1 or `etaMin` is not a finite number >= 0.
@@ -259,6 +277,7 @@ export class CosineAnnealingLR extends LRScheduler {
     this.initialStep();
   }
 
+  /** The recursive cosine step above (the closed form on the initial step when resuming). */
   protected getLr(): number[] {
     const { lastEpoch: t, tMax, etaMin, baseLrs } = this;
     const groups = this.optimizer.paramGroups;
@@ -284,6 +303,11 @@ export class CosineAnnealingLR extends LRScheduler {
     return { ...super.stateDict(), tMax: this.tMax, etaMin: this.etaMin };
   }
 
+  /**
+   * Restores `tMax` and `etaMin`.
+   *
+   * @throws {RangeError} if `tMax` is not an integer >= 1 or `etaMin` is not a finite number >= 0.
+   */
   protected override loadOwnState(state: CosineAnnealingLRState): void {
     checkCosine(state.tMax, state.etaMin);
     this.tMax = state.tMax;
@@ -336,6 +360,8 @@ export class LambdaLR extends LRScheduler {
   readonly lrLambdas: ((epoch: number) => number)[];
 
   /**
+   * Attaches the schedule to `optimizer` and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` is scheduled.
    * @param options `lrLambda` (one function, or an array with one per group), `lastEpoch`.
    * @throws {TypeError} if `lrLambda` (or an entry of it) is not a function, or the optimizer has
@@ -364,6 +390,7 @@ export class LambdaLR extends LRScheduler {
     this.initialStep();
   }
 
+  /** `initialLr · lrLambda(lastEpoch)` for each group. */
   protected getLr(): number[] {
     return this.baseLrs.map((base, i) => base * this.lrLambdas[i](this.lastEpoch));
   }
@@ -423,6 +450,8 @@ export class LinearLR extends LRScheduler {
   totalIters: number;
 
   /**
+   * Attaches the schedule to `optimizer` and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` is scheduled.
    * @param options `startFactor` (default 1/3), `endFactor` (default 1), `totalIters` (default 5),
    *   `lastEpoch` (default -1).
@@ -440,6 +469,7 @@ export class LinearLR extends LRScheduler {
     this.initialStep();
   }
 
+  /** The recursive linear step above; `lr` is unchanged after `totalIters`. */
   protected getLr(): number[] {
     const { lastEpoch: t, startFactor: start, endFactor: end, totalIters } = this;
     const groups = this.optimizer.paramGroups;
@@ -456,6 +486,12 @@ export class LinearLR extends LRScheduler {
     return { ...super.stateDict(), startFactor, endFactor, totalIters };
   }
 
+  /**
+   * Restores `startFactor`, `endFactor` and `totalIters`.
+   *
+   * @throws {RangeError} if `startFactor` is outside (0, 1], `endFactor` outside [0, 1], or
+   *   `totalIters` is not an integer >= 1.
+   */
   protected override loadOwnState(state: LinearLRState): void {
     checkLinear(state.startFactor, state.endFactor, state.totalIters);
     this.startFactor = state.startFactor;

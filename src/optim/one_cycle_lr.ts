@@ -147,6 +147,9 @@ export class OneCycleLR extends LRScheduler {
   baseMomenta: number[];
 
   /**
+   * Attaches the cycle to `optimizer`, sets the groups' `initialLr` (and momentum) when starting
+   * fresh, and performs the initial step.
+   *
    * @param optimizer Optimizer whose groups' `lr` (and momentum) are scheduled.
    * @param options See {@linkcode OneCycleLROptions}; `maxLr` and `totalSteps` (or `epochs` and
    *   `stepsPerEpoch`) are required.
@@ -199,6 +202,12 @@ export class OneCycleLR extends LRScheduler {
     this.initialStep();
   }
 
+  /**
+   * Each group's rate at step `lastEpoch` of the cycle; with `cycleMomentum`, also writes the
+   * group's momentum for that step.
+   *
+   * @throws {RangeError} past `totalSteps`.
+   */
   protected getLr(): number[] {
     const t = this.lastEpoch;
     if (t > this.totalSteps) {
@@ -260,6 +269,13 @@ export class OneCycleLR extends LRScheduler {
     });
   }
 
+  /**
+   * Checks and restores the cycle's configuration and per-group end points.
+   *
+   * @throws {RangeError} for a bad cycle configuration.
+   * @throws {TypeError} if a per-group array does not have one number per group, or the state
+   *   cycles a momentum kind (`momentum` or `betas[0]`) the groups lack.
+   */
   protected override loadOwnState(state: OneCycleLRState): void {
     const count = this.optimizer.paramGroups.length;
     checkCycle(state.totalSteps, state.pctStart, state.annealStrategy, state.threePhase);

@@ -49,9 +49,15 @@ export interface OptimizerStateDict {
   extra?: Record<string, unknown>;
 }
 
-/** A run of adjacent parameters updated by one dispatch. @internal */
+/**
+ * A run of adjacent parameters updated by one dispatch (see `Optimizer.segments`).
+ *
+ * @internal
+ */
 export interface Segment<O> {
+  /** The param group all its parameters belong to. */
   group: ParamGroup<O>;
+  /** The parameters, in offset order. */
   params: Parameter[];
   /** First element (offset inside a row). */
   start: number;
@@ -77,6 +83,18 @@ export abstract class Optimizer<O extends object> {
   readonly #buffers = new Map<string, GPUBuffer>();
   readonly #name: string;
 
+  /**
+   * Builds the param groups over one model's flat parameter buffer.
+   *
+   * @param name the optimizer's name, for error messages.
+   * @param params a parameter list, or param groups with per-group option overrides. When
+   *   none of them is in a flat buffer yet, they are put into a new one.
+   * @param defaults option values for what a group does not override.
+   * @param options the parameter row to update (default 0).
+   * @throws {TypeError} for an empty list or group, parameters of different models, or a
+   *   parameter in two groups.
+   * @throws {RangeError} for an invalid row or option value.
+   */
   constructor(name: string, params: ParamsInput<O>, defaults: O, options: BindOptions = {}) {
     this.#name = name;
     this.defaults = Object.freeze({ ...defaults });

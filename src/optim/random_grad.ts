@@ -63,6 +63,10 @@ export interface RandomGradConfig extends ZerothOrderBind {
  */
 export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
   /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options hyperparameters, the inner optimizer `opt`, the home row and the seed.
    * @throws {RangeError} for magn < 0 or an unknown sampler.
    * @throws {TypeError} if `opt` is over another model or row.
    */
@@ -78,15 +82,26 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
     this.setInner(opt ?? null);
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for magn < 0 or an unknown sampler.
+   */
   protected validate(g: ParamGroup<RandomGradOptions>): void {
     checkMin("RandomGrad", "magn", g.magn);
     samplerKind("RandomGrad", g.sampler);
   }
 
+  /** One scratch row: the perturbed copy. */
   scratchRows(): number {
     return 1;
   }
 
+  /**
+   * Writes `x + magn·s` into the scratch row.
+   *
+   * @returns the home row and the scratch row.
+   */
   propose(plan: RowPlan): number[] {
     this.storeNoise(1);
     const cand = plan.scratch[0];
@@ -103,6 +118,12 @@ export class RandomGrad extends ZerothOrderOptimizer<RandomGradOptions> {
     return [plan.home, cand];
   }
 
+  /**
+   * Compares the two losses on the GPU, adds ±s (or zero) to the home row's gradient, steps
+   * the inner optimizer, and reports f1.
+   *
+   * @throws {Error} if `ev` is null.
+   */
   accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
     if (ev === null) throw new Error("RandomGrad: nothing was evaluated");
     const spans = this.spans();

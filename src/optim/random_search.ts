@@ -49,7 +49,13 @@ export interface RandomSearchOptions {
  * ```
  */
 export class RandomSearch extends Search<RandomSearchOptions> {
-  /** @throws {RangeError} for an unknown sampler or a bad `candidates` or `seed`. */
+  /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options `sampler`, `candidates`, `stochastic`, the home row and the seed.
+   * @throws {RangeError} for an unknown sampler or a bad `candidates` or `seed`.
+   */
   constructor(
     params: ParamsInput<RandomSearchOptions>,
     options: Partial<RandomSearchOptions> & SearchConfig = {},
@@ -63,10 +69,16 @@ export class RandomSearch extends Search<RandomSearchOptions> {
     }, { ties: true, reportLowest: true });
   }
 
+  /**
+   * Checks a group's sampler.
+   *
+   * @throws {RangeError} for an unknown sampler.
+   */
   protected validate(g: ParamGroup<RandomSearchOptions>): void {
     samplerKind("RandomSearch", g.sampler);
   }
 
+  /** Fills each candidate row's trained parameters with a fresh sample `s_k`. */
   protected writeCandidates(home: number, first: number): void {
     const stored = this.storeNoise(this.candidates);
     this.copyHome(home, first);
@@ -137,6 +149,11 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
   #initLr = new Map<ParamGroup<RandomShrinkingSearchOptions>, number>();
 
   /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options `lr`, `nsteps`, `sampler`, `candidates`, `stochastic`, the home row and the
+   *   seed.
    * @throws {RangeError} for lr < 0, nsteps not a positive integer or null, an unknown
    *   sampler, or a bad `candidates` or `seed`.
    */
@@ -154,6 +171,12 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
     );
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for lr < 0, nsteps not a positive integer or null, or an unknown
+   *   sampler.
+   */
   protected validate(g: ParamGroup<RandomShrinkingSearchOptions>): void {
     checkMin("RandomShrinkingSearch", "lr", g.lr);
     const n = g.nsteps;
@@ -165,6 +188,10 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
     samplerKind("RandomShrinkingSearch", g.sampler);
   }
 
+  /**
+   * Writes `x + lr · s_k` into each candidate row, remembering each group's first `lr` as
+   * lr₀.
+   */
   protected writeCandidates(home: number, first: number): void {
     for (const g of this.paramGroups) if (!this.#initLr.has(g)) this.#initLr.set(g, g.lr);
     const stored = this.storeNoise(this.candidates);
@@ -186,6 +213,7 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
     }
   }
 
+  /** With `nsteps`, sets each group's `lr` to `lr₀ · max(0, nsteps − t) / nsteps`. */
   protected override afterStep(): void {
     for (const g of this.paramGroups) {
       if (g.nsteps === null || g.nsteps === undefined) continue;
@@ -194,11 +222,13 @@ export class RandomShrinkingSearch extends Search<RandomShrinkingSearchOptions> 
     }
   }
 
+  /** The base state plus each group's lr₀. */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const own = await super.extraState();
     return { ...own, initLr: this.paramGroups.map((g) => this.#initLr.get(g) ?? null) };
   }
 
+  /** Restores what {@linkcode extraState} saved. */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     super.loadExtraState(extra);
     const saved = extra?.initLr as (number | null)[] | undefined;

@@ -56,7 +56,13 @@ export class SequentialSearch extends Search<SequentialSearchOptions> {
   #index = 0;
   #values = new Float32Array(0);
 
-  /** @throws {RangeError} for a missing or bad `lr` or `domain`, or bad `candidates`. */
+  /**
+   * Creates the optimizer; every group needs an `lr` and a `domain` (here or in its group).
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options `lr`, `domain`, `candidates`, `stochastic`, the home row and the seed.
+   * @throws {RangeError} for a missing or bad `lr` or `domain`, or bad `candidates`.
+   */
   constructor(
     params: ParamsInput<SequentialSearchOptions>,
     options: Partial<SequentialSearchOptions> & SearchConfig = {},
@@ -71,6 +77,12 @@ export class SequentialSearch extends Search<SequentialSearchOptions> {
     );
   }
 
+  /**
+   * Checks a group's scan.
+   *
+   * @throws {RangeError} unless `lr` is finite and > 0 and `domain` is `[lo, hi]` with finite
+   *   lo <= hi.
+   */
   protected validate(g: ParamGroup<SequentialSearchOptions>): void {
     checkPositive("SequentialSearch", "lr", g.lr);
     checkDomain("SequentialSearch", g.domain);
@@ -81,6 +93,10 @@ export class SequentialSearch extends Search<SequentialSearchOptions> {
     return [this.#element, this.#index];
   }
 
+  /**
+   * Copies the home row into each candidate row, then writes the next scan position's value
+   * into its one element (a CPU upload), advancing the cursor.
+   */
   protected writeCandidates(home: number, first: number): void {
     const k = this.candidates;
     if (this.#values.length !== k) this.#values = new Float32Array(k);
@@ -137,11 +153,13 @@ export class SequentialSearch extends Search<SequentialSearchOptions> {
     throw new Error("SequentialSearch: element index out of range");
   }
 
+  /** The base state plus the {@linkcode cursor}. */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const own = await super.extraState();
     return { ...own, cursor: [this.#element, this.#index] };
   }
 
+  /** Restores what {@linkcode extraState} saved. */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     super.loadExtraState(extra);
     const cursor = extra?.cursor;

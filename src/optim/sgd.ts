@@ -75,6 +75,10 @@ const SPEC = {
  */
 export class SGD extends Optimizer<SGDOptions> {
   /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options hyperparameters and the parameter row to update (default 0).
    * @throws {RangeError} for lr, momentum or weightDecay < 0, or Nesterov without momentum
    *   or with dampening.
    */
@@ -94,6 +98,12 @@ export class SGD extends Optimizer<SGDOptions> {
     }, { row });
   }
 
+  /**
+   * Checks a group's hyperparameters.
+   *
+   * @throws {RangeError} for lr, momentum or weightDecay < 0, a non-finite dampening, or
+   *   Nesterov without momentum or with dampening.
+   */
   protected validate(g: ParamGroup<SGDOptions>): void {
     checkMin("SGD", "lr", g.lr);
     checkMin("SGD", "momentum", g.momentum);
@@ -108,10 +118,12 @@ export class SGD extends Optimizer<SGDOptions> {
     }
   }
 
+  /** The momentum buffer (torch's `momentum_buffer`), created once momentum is used. */
   protected stateBuffers(): string[] {
     return ["momentumBuffer"];
   }
 
+  /** One fused dispatch per segment of parameters with a gradient. */
   protected update(): void {
     const hasBuffer = (p: Parameter) => this.paramState.has(p) ? 1 : 0;
     for (const seg of this.segments(hasBuffer)) {

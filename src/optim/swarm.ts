@@ -20,9 +20,16 @@ import gravityCode from "../../shaders/swarm_gravity.wgsl" with { type: "text" }
 
 /** Crossover strategies of the original, with its default weights 8 : 1 : 4 : 4. */
 export interface CrossoverWeights {
+  /** Weight of `swap`: per tensor, the whole tensor of one parent or the other (a coin flip). */
   swap: number;
+  /** Weight of `uniform`: per element, the value of one parent or the other. */
   uniform: number;
+  /**
+   * Weight of `onepoint`: per tensor, the second best inside a leading block cut at random,
+   * the best elsewhere.
+   */
   onepoint: number;
+  /** Weight of `mean`: the average of the two parents. */
   mean: number;
 }
 
@@ -108,10 +115,15 @@ const GRAVITY: KernelSpec = {
 
 /** What {@linkcode SwarmOfOptimizers.inspect} returns. */
 export interface SwarmInspection {
+  /** Index of the member with the lowest reported loss in the last step. */
   best: number;
+  /** Index of the member with the second lowest reported loss. */
   second: number;
+  /** Steps each member has lived (reset on respawn unless `respawn: "original"`). */
   age: number[];
+  /** Consecutive steps each member has been old and not the best. */
   streak: number[];
+  /** Whether each member died (and respawned) in the last step. */
   dead: boolean[];
 }
 
@@ -166,8 +178,15 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
   #momentum: Tensor | null = null;
 
   /**
+   * Builds the swarm and binds member i to row `row + 1 + i`.
+   *
+   * @param params the model's parameters.
+   * @param optimizers two or more derivative-free optimizers over the model's parameters,
+   *   without state yet (they are moved to their own rows).
+   * @param options swarm options, the model row and the seed.
    * @throws {RangeError} for fewer than two members or an option out of range.
    * @throws {TypeError} if a member is not a derivative-free optimizer over the same model.
+   * @throws {Error} if a member already has state (it cannot move to another row).
    */
   constructor(
     params: ParamsInput<Record<string, never>>,
@@ -207,6 +226,7 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     gpu.write(this.#meta, 0, meta);
   }
 
+  /** Nothing to check: swarm options are checked by the constructor. */
   protected validate(): void {}
 
   /** Rows after the model: members, their scratch rows, two parent copies. */
@@ -235,6 +255,13 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     });
   }
 
+  /**
+   * On the first step copies the model row to every member; then applies the mean, gravity,
+   * mean momentum and noise options to the members' rows, zeroes their gradients and merges
+   * their proposals.
+   *
+   * @returns every member's rows to evaluate.
+   */
   propose(plan: RowPlan): number[] {
     const { gpu, flat } = this;
     const o = this.#o;
@@ -295,6 +322,11 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     return fold(ceilDiv(this.flat.stride, WG));
   }
 
+  /**
+   * Lets every member accept, ranks their reported losses on the GPU (reporting the best one),
+   * respawns dead members, then writes the model row per `aggMode` and updates the gravity
+   * center and mean momentum.
+   */
   accept(ev: Evaluation | null, plan: RowPlan, report: Tensor): void {
     const { gpu, flat } = this;
     const o = this.#o;
@@ -400,10 +432,19 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     };
   }
 
+  /**
+   * Clears the members' gradients (each in its own row).
+   *
+   * @param options `setToNone: false` writes zeros instead (see {@linkcode Optimizer.zeroGrad}).
+   */
   override zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const m of this.optimizers) m.zeroGrad(options);
   }
 
+  /**
+   * The base state plus every member's checkpoint, the members' rows, the swarm ranking state
+   * and the mean, gravity and momentum vectors (several readbacks).
+   */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const members = [];
     for (const m of this.optimizers) members.push(await m.stateDict());
@@ -431,6 +472,7 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     };
   }
 
+  /** Restores what {@linkcode extraState} saved, adding rows to the buffer if needed. */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     super.loadExtraState(extra);
     if (extra === undefined) return;
@@ -456,6 +498,7 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     this.#momentum = load(extra.momentum, this.#momentum);
   }
 
+  /** Frees the swarm's buffers and disposes every member. */
   override dispose(): void {
     super.dispose();
     for (const m of this.optimizers) m.dispose();

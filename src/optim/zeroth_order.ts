@@ -71,6 +71,18 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
   #noise: GPUBuffer | null = null;
   #stored: StoredNoise | undefined;
 
+  /**
+   * Builds the param groups (see {@linkcode Optimizer}) and the random key.
+   *
+   * @param name the optimizer's name: error messages, and the hash that gives its
+   *   {@linkcode stream}.
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param defaults option values for what a group does not override.
+   * @param options the home row (default 0) and the seed (default 0).
+   * @throws {RangeError} unless the seed is an integer in [0, 2^32), or for an invalid row or
+   *   option value.
+   * @throws {TypeError} for an empty list or group, or parameters of different models.
+   */
   constructor(name: string, params: ParamsInput<O>, defaults: O, options: ZerothOrderBind = {}) {
     super(name, params, defaults, { row: options.row });
     this.#name = name;
@@ -101,6 +113,11 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     this.#inner = opt;
   }
 
+  /**
+   * Moves this optimizer, and its inner optimizer if any, to another home row.
+   *
+   * @throws {Error} once either has state: state belongs to a row.
+   */
   override bindRow(row: number): void {
     super.bindRow(row);
     this.#inner?.bindRow(row);
@@ -152,6 +169,7 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
   /** A derivative-free optimizer updates in {@linkcode accept}; `update` is not used. */
   protected update(): void {}
 
+  /** None: per-parameter state is not kept (the small state buffer goes in `extra`). */
   protected stateBuffers(): string[] {
     return [];
   }
@@ -207,6 +225,10 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     return this.segments(() => 0, undefined, (p: Parameter) => p.requiresGrad);
   }
 
+  /**
+   * Step count, seed, stream, the small GPU state (one readback) and the inner optimizer's
+   * checkpoint.
+   */
   protected override async extraState(): Promise<Record<string, unknown>> {
     const state = this.#state === null
       ? null
@@ -215,6 +237,7 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     return this.#inner === null ? own : { ...own, opt: await this.#inner.stateDict() };
   }
 
+  /** Restores what {@linkcode extraState} saved (the inner optimizer's part if it has one). */
   protected override loadExtraState(extra: Record<string, unknown> | undefined): void {
     if (extra === undefined) return;
     this.stepCount = extra.stepCount as number;
@@ -226,6 +249,7 @@ export abstract class ZerothOrderOptimizer<O extends object> extends Optimizer<O
     }
   }
 
+  /** Returns the state buffers, the small state and the stored noise to the pool. */
   override dispose(): void {
     super.dispose();
     if (this.#state !== null) this.gpu.pool.release(this.#state);
