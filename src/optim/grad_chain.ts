@@ -161,7 +161,7 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
       this.opt.accept(ev, plan, report);
     } else {
       this.opt.step();
-      if (ev !== null) reportMean(ev, report);
+      if (this.mode === "closure" && ev !== null) reportRow(ev, plan.home, report);
     }
     for (const seg of this.spans()) {
       const count = seg.end - seg.start;
@@ -188,13 +188,15 @@ export class UpdateToGrad extends ZerothOrderOptimizer<UpdateToGradOptions> {
   }
 }
 
-/** The mean loss of the evaluation's only row, written into `report`. */
-function reportMean(ev: Evaluation, report: Tensor): void {
-  const flatLoss = ev.loss.reshape([ev.loss.numel]);
-  const m = mean(flatLoss);
+/** The mean loss of one evaluated row, written into `report` (one value, whatever the loss shape). */
+function reportRow(ev: Evaluation, row: number, report: Tensor): void {
+  const values = Tensor.view(ev.loss.gpu, ev.loss.buffer, [ev.perRow], {
+    offset: ev.loss.offset + (row - ev.start) * ev.perRow,
+  });
+  const m = mean(values);
   copy(m, report);
   m.dispose();
-  flatLoss.dispose();
+  values.dispose();
 }
 
 /** Options of {@linkcode GradChain}; scalars apply to every link. */
@@ -337,7 +339,9 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
    */
   propose(plan: RowPlan): number[] {
     const plans = this.#plans(plan);
-    return this.#members().flatMap((m, i) => m.propose(plans[i]));
+    const rows = this.#members().flatMap((m, i) => m.propose(plans[i]));
+    if (!isZeroth(this.last) && this.#lastMode === "closure") rows.push(plan.home);
+    return rows;
   }
 
   /**
@@ -349,7 +353,7 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
     this.#members().forEach((m, i) => m.accept(ev, plans[i], report));
     if (!isZeroth(this.last)) {
       this.last.step();
-      if (this.#lastMode === "closure" && ev !== null) reportMean(ev, report);
+      if (this.#lastMode === "closure" && ev !== null) reportRow(ev, plan.home, report);
     }
     this.stepCount++;
   }
@@ -371,7 +375,15 @@ export class GradChain extends ZerothOrderOptimizer<Record<string, never>> {
       m.accept(ev, plan, report);
       ev?.loss.dispose();
     }
-    if (!isZeroth(this.last)) this.last.step();
+    if (!isZeroth(this.last)) {
+      this.last.step();
+      if (this.#lastMode === "closure") {
+        if (closure === undefined) throw new TypeError("GradChain.step needs a closure");
+        const ev = evaluate(this.flat, [this.row], closure);
+        reportRow(ev, this.row, report);
+        ev.loss.dispose();
+      }
+    }
     this.stepCount++;
     return report;
   }

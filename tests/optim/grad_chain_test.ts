@@ -8,7 +8,8 @@ import { RandomGrad } from "../../src/optim/random_grad.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { Generator } from "../../src/rng.ts";
 import { assert, assertClose, gpu } from "../_util.ts";
-import { counted, QUADRATIC, RESTORATION } from "./_zo_problems.ts";
+import { RandomWalk } from "../../src/optim/random_walk.ts";
+import { counted, QUADRATIC, RESTORATION, ROSENBROCK, type ZoProblem } from "./_zo_problems.ts";
 
 const f = Math.fround;
 const N = 6;
@@ -208,3 +209,42 @@ Deno.test("GradChain and UpdateToGrad reject bad options", () => {
   assert.throws(() => new UpdateToGrad([x], new RandomGrad([x]), { mode: "step" }), /first-order/);
   x.flat!.dispose();
 });
+
+Deno.test("a first-order link in closure mode reports its row's loss from a merged evaluation", async () => {
+  const x = RESTORATION.init(2); // mseLoss: one loss per row, a population tensor
+  const before = RESTORATION.loss(x.initialValues!); // torch's step(closure) reports the loss before the update
+  const chain = new GradChain([x], [
+    new RandomWalk([x], { lr: 1e-2, seed: 2 }),
+    new SGD([x], { lr: 0.1 }),
+  ], { modes: ["auto", "closure"] });
+  const loss = chain.step(RESTORATION.closure(x));
+  const expected = before;
+  assert.ok(Math.abs((await loss.item()) - expected) < 1e-5, `${await loss.item()} vs ${expected}`);
+  x.flat!.dispose();
+});
+
+const BUDGETS: [ZoProblem, number, number][] = [
+  [QUADRATIC, 1000, 0.05],
+  [ROSENBROCK, 1500, 0.5],
+  [RESTORATION, 1000, 0.05],
+];
+
+for (const [problem, evals, factor] of BUDGETS) {
+  Deno.test(`GradChain [RandomWalk, momentum SGD(lr 1), Adam] shrinks the ${problem.name} loss ${factor}x in ${evals} evaluations`, async () => {
+    const x = problem.init(1);
+    const chain = new GradChain([x], [
+      new RandomWalk([x], { lr: 1e-2, seed: 1 }),
+      new SGD([x], { lr: 1, momentum: 0.5 }),
+      new Adam([x], { lr: problem === ROSENBROCK ? 0.01 : 0.02 }),
+    ]);
+    const closure = problem.closure(x);
+    for (let i = 0; i < evals / 2; i++) {
+      chain.zeroGrad();
+      chain.step(closure).dispose();
+    }
+    const ratio = problem.loss(await x.read()) / problem.loss(problem.init(1).initialValues!);
+    assert.ok(ratio <= factor, `loss ratio ${ratio} > ${factor}`);
+    chain.dispose();
+    x.flat!.dispose();
+  });
+}
