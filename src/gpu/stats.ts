@@ -55,6 +55,11 @@ export class Stats implements StatsSnapshot {
   /** GPU buffers created from the device (pool misses). */
   buffersCreated = 0;
 
+  /** Restarts the peak from the bytes in use now, to measure the peak of one workload. */
+  resetPeak(): void {
+    this.peakBytesInUse = this.bytesInUse;
+  }
+
   /** Returns a frozen copy of the counters. */
   snapshot(): StatsSnapshot {
     return Object.freeze({
