@@ -17,10 +17,13 @@
 //   2  report   storage, read_write  f32  the loss the swarm step returns, at reportOff
 //   3  p        uniform              Params
 //
-// Dispatch: one workgroup of one invocation.
+// Dispatch: one workgroup of one invocation. The member count is the override constant N, not
+// a uniform: Mesa's lavapipe (22.x) recompiles a shader on every dispatch when a loop bound
+// comes from the uniform buffer (~7 ms each; see bench/step_profile.ts).
+
+override N: u32 = 1u;
 
 struct Params {
-  n: u32,
   oldSteps: u32,
   noOld: u32,
   dieAfter: u32,
@@ -46,28 +49,28 @@ fn rank_loss(i: u32) -> f32 {
 @compute @workgroup_size(1)
 fn rank() {
   var best = 0u;
-  for (var i = 1u; i < p.n; i++) {
+  for (var i = 1u; i < N; i++) {
     if (rank_loss(i) < rank_loss(best)) { best = i; }
   }
   var second = select(0u, 1u, best == 0u);
-  for (var i = 0u; i < p.n; i++) {
+  for (var i = 0u; i < N; i++) {
     if (i != best && rank_loss(i) < rank_loss(second)) { second = i; }
   }
   state[0] = f32(best);
   state[1] = f32(second);
-  for (var i = 0u; i < p.n; i++) {
+  for (var i = 0u; i < N; i++) {
     let age = state[2u + i] + 1.0;
     let old = p.noOld == 0u && age > f32(p.oldSteps);
     var streak = 0.0;
-    if (old && i != best) { streak = state[2u + p.n + i] + 1.0; }
+    if (old && i != best) { streak = state[2u + N + i] + 1.0; }
     let dead = streak > f32(p.dieAfter);
-    state[2u + 2u * p.n + i] = select(0.0, 1.0, dead);
+    state[2u + 2u * N + i] = select(0.0, 1.0, dead);
     if (dead && p.original == 0u) {
       state[2u + i] = 0.0;
-      state[2u + p.n + i] = 0.0;
+      state[2u + N + i] = 0.0;
     } else {
       state[2u + i] = age;
-      state[2u + p.n + i] = streak;
+      state[2u + N + i] = streak;
     }
   }
   report[p.reportOff] = reports[best];

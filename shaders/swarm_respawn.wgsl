@@ -20,13 +20,18 @@
 //                                      the parent copies A at aOff and B at aOff + stride
 //   3  p      uniform              Params
 //
-// Dispatch: x·z = ceil(stride / WG) workgroups (x ≤ 65535), y = number of members.
+// Dispatch: x·z = ceil(stride / (PER·WG)) workgroups (x ≤ 65535), y = number of members.
 
 override WG: u32 = 64u;
+// Number of tensors (loop bound): an override constant, because Mesa's lavapipe (22.x)
+// recompiles a shader on every dispatch when a loop bound comes from the uniform buffer.
+override TENSORS: u32 = 1u;
+// Elements per invocation (strided by WG): most rows are not respawning and return at once, so
+// fewer, fatter workgroups cut the launch overhead that dominates this kernel on llvmpipe.
+override PER: u32 = 16u;
 
 struct Params {
   n: u32,
-  tensors: u32,
   homeOff: u32,
   aOff: u32,
   stride: u32,
@@ -70,13 +75,21 @@ fn respawn(
   @builtin(local_invocation_id) lid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let j = (wid.x + wid.z * nwg.x) * WG + lid.x;
   let i = wid.y;
-  if (j >= p.stride || state[2u + 2u * p.n + i] == 0.0) { return; }
+  if (state[2u + 2u * p.n + i] == 0.0) { return; }
+  let first = (wid.x + wid.z * nwg.x) * PER * WG + lid.x;
+  for (var e = 0u; e < PER; e++) {
+    let j = first + e * WG;
+    if (j < p.stride) { respawn_one(i, j); }
+  }
+}
+
+// Element j of member i's row: a crossover of A and B.
+fn respawn_one(i: u32, j: u32) {
   let a = rows[p.aOff + j];
   let b = rows[p.aOff + p.stride + j];
   var value = a;
-  for (var t = 0u; t < p.tensors; t++) {
+  for (var t = 0u; t < TENSORS; t++) {
     let offset = shapes[8u * t];
     if (j < offset || j >= offset + shapes[8u * t + 1u]) { continue; }
     let u = rng_uniform4(rng_block(p.seed, p.stream, t, i, p.counter));

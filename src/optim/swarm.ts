@@ -65,6 +65,8 @@ export interface SwarmOptions extends ZerothOrderBind {
 }
 
 const WG = 64;
+/** Elements per invocation of the respawn kernel. */
+const RESPAWN_PER = 16;
 const NOISE_STREAM = 0x6e6f6973;
 const DEFAULT_WEIGHTS: CrossoverWeights = { swap: 8, uniform: 1, onepoint: 4, mean: 4 };
 
@@ -74,7 +76,6 @@ const RANK: KernelSpec = {
   entryPoint: "rank",
   storage: ["read", "write", "write"],
   params: {
-    n: "u32",
     oldSteps: "u32",
     noOld: "u32",
     dieAfter: "u32",
@@ -91,7 +92,6 @@ const RESPAWN: KernelSpec = {
   storage: ["read", "read", "write"],
   params: {
     n: "u32",
-    tensors: "u32",
     homeOff: "u32",
     aOff: "u32",
     stride: "u32",
@@ -337,8 +337,11 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
       m.accept(ev, plans[i], slot);
       slot.dispose();
     });
-    gpu.dispatch(gpu.kernel(RANK), [this.#reports.buffer, this.#swarm.buffer, report.buffer], {
-      n,
+    gpu.dispatch(gpu.kernel(RANK, { N: n }), [
+      this.#reports.buffer,
+      this.#swarm.buffer,
+      report.buffer,
+    ], {
       oldSteps: o.oldSteps ?? 0,
       noOld: o.oldSteps === null ? 1 : 0,
       dieAfter: o.dieAfter,
@@ -402,10 +405,10 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     const o = this.#o;
     const w = o.weights;
     const total = w.swap + w.uniform + w.onepoint + w.mean;
-    const [x, z] = this.#grid();
-    gpu.dispatch(gpu.kernel(RESPAWN, { WG }), [this.#swarm.buffer, this.#meta, flat.buffer], {
+    const [x, z] = fold(ceilDiv(flat.stride, WG * RESPAWN_PER));
+    const kernel = gpu.kernel(RESPAWN, { WG, PER: RESPAWN_PER, TENSORS: this.#tensors });
+    gpu.dispatch(kernel, [this.#swarm.buffer, this.#meta, flat.buffer], {
       n: this.optimizers.length,
-      tensors: this.#tensors,
       homeOff: first * flat.stride,
       aOff: parents * flat.stride,
       stride: flat.stride,

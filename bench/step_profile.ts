@@ -1,0 +1,172 @@
+/**
+ * Where the time of one optimizer step goes, kernel by kernel: records the dispatches of one
+ * step on the MNIST CNN (batch 32), then replays each recorded dispatch alone `--repeats`
+ * times in one submission and reports its time per call. Kernels whose time per call is far
+ * above what their work explains stand out (on Mesa 22.3's lavapipe, for example, a kernel
+ * whose loop bounds come from the uniform buffer is re-compiled on every dispatch: ~7 ms).
+ *
+ *     deno run bench/step_profile.ts [--workload swarm] [--repeats 30]
+ *
+ * Workloads: forward (P = 2, no optimizer), randomgrad, bestgrad, spsa, randomwalk, swarm.
+ * Replays run on the state the step left behind, so they time the kernels, not the numbers.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  AdamW,
+  crossEntropy,
+  type Gpu,
+  initGpu,
+  mnistCnn,
+  type Optimizer,
+  RandomBestGrad,
+  RandomGrad,
+  RandomWalk,
+  type Sequential,
+  SPSA,
+  SwarmOfOptimizers,
+  tensor,
+  tidy,
+} from "../mod.ts";
+
+type Make = (model: Sequential) => Optimizer<object>;
+
+const WORKLOADS: Record<string, Make | null> = {
+  forward: null,
+  randomgrad: (m) => {
+    const p = m.parameters();
+    return new RandomGrad(p, { magn: 1e-5, opt: new AdamW(p, { lr: 1e-3 }) });
+  },
+  bestgrad: (m) => {
+    const p = m.parameters();
+    return new RandomBestGrad(p, { magn: 1e-5, bestOf: 10, opt: new AdamW(p, { lr: 1e-3 }) });
+  },
+  spsa: (m) => {
+    const p = m.parameters();
+    return new SPSA(p, { magn: 1e-5, opt: new AdamW(p, { lr: 1e-3 }) });
+  },
+  randomwalk: (m) => new RandomWalk(m.parameters(), { lr: 2e-3 }),
+  swarm: (m) => {
+    const p = m.parameters();
+    const members = Array.from(
+      { length: 10 },
+      (_, i) => new RandomGrad(p, { magn: 1e-5, seed: i, opt: new AdamW(p, { lr: 1e-3 }) }),
+    );
+    return new SwarmOfOptimizers(p, members, { oldSteps: 5, dieAfter: 20, crossoverP: 0.9 });
+  },
+};
+
+/** Time per call of every kernel of one step, summed per kernel and launch size. */
+export interface KernelTime {
+  kernel: string;
+  groups: string;
+  callsPerStep: number;
+  msPerCall: number;
+  msPerStep: number;
+}
+
+type DispatchArgs = Parameters<Gpu["dispatch"]>;
+
+/** Records one step of a workload and replays each of its dispatches `repeats` times. */
+export async function profileStep(
+  gpu: Gpu,
+  workload: string,
+  repeats: number,
+): Promise<{ stepMs: number; kernels: KernelTime[] }> {
+  const make = WORKLOADS[workload];
+  if (make === undefined) throw new RangeError(`unknown workload ${workload}`);
+  const B = 32;
+  const x = tensor(Float32Array.from({ length: B * 784 }, (_, i) => Math.sin(i)), [B, 1, 28, 28]);
+  const y = tensor(Array.from({ length: B }, (_, i) => i % 10), [B]);
+  const model = mnistCnn();
+  const opt = make === null ? null : make(model);
+  if (opt === null) {
+    model.flat.setRows(2);
+    model.flat.setActive(2);
+  }
+  const step = () =>
+    tidy(() => {
+      if (opt === null) return void model.forward(x);
+      opt.step(() => {
+        opt.zeroGrad();
+        return crossEntropy(model.forward(x), y, { reduction: "none" });
+      });
+    });
+  for (let i = 0; i < 3; i++) step();
+  await gpu.readBuffer(model.flat.buffer, 0, 4);
+  // Time of a whole step, for scale.
+  const steps = 20;
+  let t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  await gpu.readBuffer(model.flat.buffer, 0, 4);
+  const stepMs = (performance.now() - t0) / steps;
+  // Sync floor of one readback, subtracted from each replay batch.
+  t0 = performance.now();
+  await gpu.readBuffer(model.flat.buffer, 0, 4);
+  const floor = performance.now() - t0;
+
+  const recorded: DispatchArgs[] = [];
+  const dispatch = gpu.dispatch.bind(gpu);
+  gpu.dispatch = (...args: DispatchArgs) => {
+    recorded.push(args);
+    dispatch(...args);
+  };
+  try {
+    step();
+  } finally {
+    gpu.dispatch = dispatch;
+  }
+  await gpu.readBuffer(model.flat.buffer, 0, 4);
+  const byKey = new Map<string, KernelTime>();
+  for (const args of recorded) {
+    const [kernel, , , groups] = args;
+    t0 = performance.now();
+    for (let r = 0; r < repeats; r++) dispatch(...args);
+    await gpu.readBuffer(model.flat.buffer, 0, 4);
+    const ms = Math.max(0, performance.now() - t0 - floor) / repeats;
+    const name = `${kernel.spec.file.replace(/^shaders\//, "")}:${kernel.spec.entryPoint}`;
+    const g = groups.map((v) => v ?? 1).join("x");
+    const key = `${name} ${g}`;
+    const entry = byKey.get(key) ??
+      { kernel: name, groups: g, callsPerStep: 0, msPerCall: 0, msPerStep: 0 };
+    entry.callsPerStep++;
+    entry.msPerStep += ms;
+    entry.msPerCall = entry.msPerStep / entry.callsPerStep;
+    byKey.set(key, entry);
+  }
+  opt?.dispose();
+  model.flat.dispose();
+  x.dispose();
+  y.dispose();
+  return { stepMs, kernels: [...byKey.values()].sort((a, b) => b.msPerStep - a.msPerStep) };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      workload: { type: "string", default: "swarm" },
+      repeats: { type: "string", default: "30" },
+    },
+  });
+  const gpu = await initGpu();
+  const { stepMs, kernels } = await profileStep(gpu, values.workload, Number(values.repeats));
+  const sum = kernels.reduce((a, k) => a + k.msPerStep, 0);
+  console.log(`adapter: ${gpu.adapterName}`);
+  console.log(
+    `${values.workload}: ${stepMs.toFixed(2)} ms per step; kernels replayed alone sum to ` +
+      `${sum.toFixed(2)} ms\n`,
+  );
+  console.log("| kernel | workgroups | calls/step | ms/call | ms/step |");
+  console.log("|---|---|---|---|---|");
+  for (const k of kernels) {
+    console.log(
+      `| ${k.kernel} | ${k.groups} | ${k.callsPerStep} | ${k.msPerCall.toFixed(3)} | ${
+        k.msPerStep.toFixed(3)
+      } |`,
+    );
+  }
+  gpu.destroy();
+}
