@@ -72,8 +72,7 @@ type DispatchArgs = Parameters<Gpu["dispatch"]>;
 /** Records one step of a workload and replays each of its dispatches `repeats` times. */
 export async function profileStep(
   gpu: Gpu,
-  workload: string,
-  repeats: number,
+  { workload, repeats = 30 }: { workload: string; repeats?: number },
 ): Promise<{ stepMs: number; kernels: KernelTime[] }> {
   const make = WORKLOADS[workload];
   if (make === undefined) throw new RangeError(`unknown workload ${workload}`);
@@ -152,7 +151,10 @@ if (import.meta.main) {
     },
   });
   const gpu = await initGpu();
-  const { stepMs, kernels } = await profileStep(gpu, values.workload, Number(values.repeats));
+  const { stepMs, kernels } = await profileStep(gpu, {
+    workload: values.workload,
+    repeats: Number(values.repeats),
+  });
   const sum = kernels.reduce((a, k) => a + k.msPerStep, 0);
   console.log(`adapter: ${gpu.adapterName}`);
   console.log(
