@@ -164,6 +164,9 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
         dieAfter: 20,
         crossoverP: 0.9,
         seed: c.seed,
+        // The original never reset a dead member's bad streak (it respawned every step until it
+        // became the best); --faithful keeps that, the default starts respawned members young.
+        respawn: c.faithful ? "original" : "reset",
       });
       return { opt, scheduler: null, rowsPerStep: 2 * c.swarmSize };
     }

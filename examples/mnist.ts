@@ -35,7 +35,8 @@ Options:
   --swarm-size N     members of the swarm preset (default 10)
   --seed N           seed of the model, data order and perturbations (default 0)
   --data DIR         MNIST-format directory (IDX files, raw or .gz); needs --allow-read
-  --faithful         the original's head: softmax, then cross-entropy of probabilities
+  --faithful         the original recipe exactly: a softmax head, then cross-entropy of the
+                     probabilities (averaged over the batch), and the swarm's original respawn rule
   --save PATH        checkpoint after every epoch to PATH and PATH.state; needs --allow-write
   --resume PATH      continue from a checkpoint; needs --allow-read
   --json PATH        write the results as JSON; needs --allow-write

@@ -165,6 +165,8 @@ export interface SwarmInspection {
 export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never>> {
   /** The members, each bound to its own row. */
   readonly optimizers: ZerothOrderOptimizer<object>[];
+  /** The respawn rule in force (the `respawn` option). */
+  readonly respawn: "reset" | "original";
   readonly #o: Required<Omit<SwarmOptions, "row" | "seed" | "crossover">> & {
     weights: CrossoverWeights;
   };
@@ -209,6 +211,7 @@ export class SwarmOfOptimizers extends ZerothOrderOptimizer<Record<string, never
     }
     this.optimizers = optimizers as ZerothOrderOptimizer<object>[];
     this.#o = resolveOptions(options);
+    this.respawn = this.#o.respawn;
     const n = this.optimizers.length;
     this.optimizers.forEach((m, i) => m.bindRow(this.row + 1 + i));
     const gpu = this.gpu;

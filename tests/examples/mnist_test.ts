@@ -1,7 +1,9 @@
 // examples/mnist.ts: the command line, a short training run, and checkpoints that resume to
 // exactly the weights of an uninterrupted run.
 
-import { loadMnist, train, type TrainConfig } from "../../examples/_train.ts";
+import { loadMnist, makeOptimizer, train, type TrainConfig } from "../../examples/_train.ts";
+import { mnistCnn } from "../../src/nn/models.ts";
+import { SwarmOfOptimizers } from "../../src/optim/swarm.ts";
 import { parseConfig } from "../../examples/mnist.ts";
 import { assert, gpu } from "../_util.ts";
 
@@ -52,6 +54,17 @@ Deno.test("the command line rejects unknown presets and bad numbers", () => {
   assert.throws(() => parseConfig(["--preset", "adam"]), /--preset must be one of/);
   assert.throws(() => parseConfig(["--epochs", "two"]), /--epochs must be/);
   assert.throws(() => parseConfig(["--bogus"]));
+});
+
+Deno.test("--faithful keeps the original swarm's respawn rule; the default resets respawned members", () => {
+  for (const [faithful, rule] of [[true, "original"], [false, "reset"]] as const) {
+    const model = mnistCnn({ softmaxHead: faithful });
+    const { opt } = makeOptimizer(model, config({ preset: "swarm", faithful }));
+    assert.ok(opt instanceof SwarmOfOptimizers);
+    assert.equal(opt.respawn, rule);
+    opt.dispose();
+    model.flat.dispose();
+  }
 });
 
 Deno.test("a short MNIST run improves the test loss", async () => {
