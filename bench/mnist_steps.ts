@@ -31,9 +31,11 @@ import {
 } from "../mod.ts";
 import { loadMnist } from "../examples/_train.ts";
 
-type Make = (model: Sequential) => Optimizer<object>;
+/** Builds a workload's optimizer over a model. */
+export type Make = (model: Sequential) => Optimizer<object>;
 
-const WORKLOADS: Record<string, Make> = {
+/** The step workloads of the issue: RandomGrad + AdamW, best-of-10, swarm of 10. */
+export const WORKLOADS: Record<string, Make> = {
   randomgrad: (m) => {
     const p = m.parameters();
     return new RandomGrad(p, { magn: 1e-5, opt: new AdamW(p, { lr: 1e-3 }) });

@@ -20,42 +20,21 @@ import {
   type Gpu,
   initGpu,
   mnistCnn,
-  type Optimizer,
-  RandomBestGrad,
-  RandomGrad,
   RandomWalk,
-  type Sequential,
   SPSA,
-  SwarmOfOptimizers,
   tensor,
   tidy,
 } from "../mod.ts";
-
-type Make = (model: Sequential) => Optimizer<object>;
+import { type Make, WORKLOADS as STEP_WORKLOADS } from "./mnist_steps.ts";
 
 const WORKLOADS: Record<string, Make | null> = {
   forward: null,
-  randomgrad: (m) => {
-    const p = m.parameters();
-    return new RandomGrad(p, { magn: 1e-5, opt: new AdamW(p, { lr: 1e-3 }) });
-  },
-  bestgrad: (m) => {
-    const p = m.parameters();
-    return new RandomBestGrad(p, { magn: 1e-5, bestOf: 10, opt: new AdamW(p, { lr: 1e-3 }) });
-  },
+  ...STEP_WORKLOADS,
   spsa: (m) => {
     const p = m.parameters();
     return new SPSA(p, { magn: 1e-5, opt: new AdamW(p, { lr: 1e-3 }) });
   },
   randomwalk: (m) => new RandomWalk(m.parameters(), { lr: 2e-3 }),
-  swarm: (m) => {
-    const p = m.parameters();
-    const members = Array.from(
-      { length: 10 },
-      (_, i) => new RandomGrad(p, { magn: 1e-5, seed: i, opt: new AdamW(p, { lr: 1e-3 }) }),
-    );
-    return new SwarmOfOptimizers(p, members, { oldSteps: 5, dieAfter: 20, crossoverP: 0.9 });
-  },
 };
 
 /** Time per call of every kernel of one step, summed per kernel and launch size. */
