@@ -31,6 +31,7 @@
 import { type Gpu, initGpu, type KernelVariant } from "../src/gpu/device.ts";
 import { conv2d } from "../src/ops/conv2d.ts";
 import { Tensor, tensor } from "../src/tensor.ts";
+import { bestMsPerCall } from "./_timing.ts";
 
 const MODES: [KernelVariant, boolean][] = [
   ["fallback", false],
@@ -140,27 +141,10 @@ export async function benchConv(
       for (const [variant, fused] of MODES) {
         const run = () =>
           conv2d(x, wt, b, fused ? { variant, maxPool: 2, relu: true } : { variant });
-        const warm = run();
-        await warm.read();
-        warm.dispose();
-        let t0 = performance.now();
-        const probe = run();
-        await probe.read();
-        probe.dispose();
-        const once = performance.now() - t0;
-        const reps = Math.max(2, Math.min(200, Math.ceil(BATCH_MS / once)));
-        let best = Infinity;
-        for (let trial = 0; trial < TRIALS; trial++) {
-          t0 = performance.now();
-          let last = run();
-          for (let r = 1; r < reps; r++) {
-            last.dispose(); // reusing its buffer in the same submission is safe
-            last = run();
-          }
-          await gpu.readBuffer(last.buffer, 0, 4);
-          last.dispose();
-          best = Math.min(best, (performance.now() - t0) / reps);
-        }
+        const best = await bestMsPerCall(gpu, run, {
+          reps: (once) => Math.max(2, Math.min(200, Math.ceil(BATCH_MS / once))),
+          trials: TRIALS,
+        });
         results.push({
           layer: layer.name,
           variant,

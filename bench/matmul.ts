@@ -19,6 +19,7 @@
 import { type Gpu, initGpu, type KernelVariant } from "../src/gpu/device.ts";
 import { matmul } from "../src/ops/matmul.ts";
 import { tensor } from "../src/tensor.ts";
+import { bestMsPerCall } from "./_timing.ts";
 
 const VARIANTS: KernelVariant[] = ["fallback", "tiled"];
 /** Work per timed batch, so that the sync floor stays below a few percent. */
@@ -61,32 +62,13 @@ export async function benchMatmul(
     for (const variant of VARIANTS) {
       for (const transB of [false, true]) {
         const run = () => matmul(a, b, { transB, variant });
-        const warm = run();
-        await warm.read();
-        warm.dispose();
-        // Time one product first so a slow variant does not run for minutes.
-        let t0 = performance.now();
-        const probe = run();
-        await probe.read();
-        probe.dispose();
-        const once = performance.now() - t0;
-        const reps = Math.max(
-          2,
-          Math.min(Math.ceil(FLOP_PER_BATCH / flop), Math.ceil(3000 / once)),
-        );
-        let best = 0;
-        for (let trial = 0; trial < TRIALS; trial++) {
-          t0 = performance.now();
-          let last = run();
-          for (let r = 1; r < reps; r++) {
-            last.dispose(); // reusing its buffer in the same submission is safe
-            last = run();
-          }
-          await gpu.readBuffer(last.buffer, 0, 4);
-          last.dispose();
-          const seconds = (performance.now() - t0) / 1000;
-          best = Math.max(best, flop * reps / seconds / 1e9);
-        }
+        // The probe sizes the batch so a slow variant does not run for minutes.
+        const ms = await bestMsPerCall(gpu, run, {
+          reps: (once) =>
+            Math.max(2, Math.min(Math.ceil(FLOP_PER_BATCH / flop), Math.ceil(3000 / once))),
+          trials: TRIALS,
+        });
+        const best = flop / ms / 1e6;
         results[`${variant} ${n}${transB ? " transB" : ""}`] = best;
       }
     }
