@@ -142,7 +142,7 @@ export async function benchConv(
         const run = () =>
           conv2d(x, wt, b, fused ? { variant, maxPool: 2, relu: true } : { variant });
         const best = await bestMsPerCall(gpu, run, {
-          reps: (once) => Math.max(2, Math.min(200, Math.ceil(BATCH_MS / once))),
+          reps: (once) => Math.max(2, Math.min(2000, Math.ceil(BATCH_MS / once))),
           trials: TRIALS,
         });
         results.push({

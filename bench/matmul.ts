@@ -42,6 +42,8 @@ function data(n: number, seed: number): Float32Array {
  *
  * @param gpu the device to measure.
  * @param sizes square sizes `n` (each product is `n x n` times `n x n`).
+ * @param options `variants` to time (default both) and timed batches per case (`trials`,
+ *   default 3; the best is kept).
  * @returns GFLOP/s by key `"<variant> <n>"` for `a @ b` and `"<variant> <n> transB"` for
  * `a @ bᵀ`, counting `2 n³` FLOP per product.
  * @example
@@ -53,20 +55,24 @@ function data(n: number, seed: number): Float32Array {
 export async function benchMatmul(
   gpu: Gpu,
   sizes: readonly number[] = [256, 512, 1024],
+  { variants = VARIANTS, trials = TRIALS }: {
+    variants?: readonly KernelVariant[];
+    trials?: number;
+  } = {},
 ): Promise<Record<string, number>> {
   const results: Record<string, number> = {};
   for (const n of sizes) {
     const a = tensor(data(n * n, 1), [n, n], { gpu });
     const b = tensor(data(n * n, 2), [n, n], { gpu });
     const flop = 2 * n ** 3;
-    for (const variant of VARIANTS) {
+    for (const variant of variants) {
       for (const transB of [false, true]) {
         const run = () => matmul(a, b, { transB, variant });
         // The probe sizes the batch so a slow variant does not run for minutes.
         const ms = await bestMsPerCall(gpu, run, {
           reps: (once) =>
             Math.max(2, Math.min(Math.ceil(FLOP_PER_BATCH / flop), Math.ceil(3000 / once))),
-          trials: TRIALS,
+          trials,
         });
         const best = flop / ms / 1e6;
         results[`${variant} ${n}${transB ? " transB" : ""}`] = best;

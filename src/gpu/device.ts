@@ -20,6 +20,7 @@ import {
   paramsByteSize,
   type ParamValues,
 } from "./kernel.ts";
+import { DerivedBuffers } from "./derived.ts";
 import { BufferPool } from "./pool.ts";
 import { Stats } from "./stats.ts";
 import { UniformArena } from "./uniforms.ts";
@@ -86,6 +87,7 @@ export class Gpu {
 
   readonly #kernels = new Map<string, CompiledKernel>();
   readonly #uniforms: UniformArena;
+  readonly #derived: DerivedBuffers;
   readonly #staging = new Map<number, GPUBuffer[]>();
   readonly #checks = new Set<Promise<void>>();
   #encoder: GPUCommandEncoder | null = null;
@@ -100,6 +102,8 @@ export class Gpu {
     this.limits = device.limits;
     this.variant = variant;
     this.pool = new BufferPool(device, this.stats);
+    this.#derived = new DerivedBuffers(this.pool);
+    this.pool.onRelease = (buffer) => this.#derived.drop(buffer);
     this.#uniforms = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
     device.lost.then((info) => {
       this.#lost ??= `GPU device lost (${info.reason}): ${info.message}`;
@@ -218,6 +222,9 @@ export class Gpu {
         resource: { buffer: slot.buffer, offset: slot.offset, size },
       });
     }
+    for (let i = 0; i < buffers.length; i++) {
+      if (spec.storage[i] === "write") this.#derived.wrote(buffers[i]);
+    }
     const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
     const pass = this.#computePass();
     pass.setPipeline(kernel.pipeline);
@@ -226,12 +233,33 @@ export class Gpu {
     this.stats.dispatches++;
   }
 
+  /**
+   * A pooled buffer of `bytes` bytes holding data derived from `source` (weights repacked for a
+   * kernel, say), kept between calls: `build(target)` records the work that fills it, and runs
+   * again only when a write to `source` has been recorded since its last build (a dispatch
+   * binding it read-write, a copy into it, an upload). The buffer stays in use until `source`
+   * goes back to the pool. Writes made around this class, through `device` directly, are not
+   * seen.
+   *
+   * @param key what the buffer holds; it must determine `bytes` and everything `build` reads.
+   */
+  derived(
+    source: GPUBuffer,
+    key: string,
+    bytes: number,
+    build: (target: GPUBuffer) => void,
+  ): GPUBuffer {
+    this.#assertUsable();
+    return this.#derived.get(source, key, bytes, build);
+  }
+
   /** Records a buffer-to-buffer copy (byte offsets and size must be multiples of 4). */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
     this.#assertUsable();
     this.#endPass();
     this.#commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.#derived.wrote(dst);
     this.stats.copies++;
   }
 
@@ -246,6 +274,7 @@ export class Gpu {
     const bytes = shared
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer
       : data.buffer as ArrayBuffer;
+    this.#derived.wrote(buffer);
     this.device.queue.writeBuffer(
       buffer,
       byteOffset,
@@ -311,6 +340,8 @@ export class Gpu {
     this.#lost = "GPU device lost (destroyed): Gpu.destroy() was called";
     this.#encoder = null;
     this.#pass = null;
+    this.#derived.clear();
+    this.pool.onRelease = null;
     this.pool.trim();
     this.#uniforms.destroy();
     for (const list of this.#staging.values()) for (const b of list) b.destroy();

@@ -29,6 +29,8 @@ export class BufferPool {
   readonly #stats: Stats;
   readonly #free = new Map<number, GPUBuffer[]>();
   readonly #inUse = new Set<GPUBuffer>();
+  /** Called with every buffer given back, after the pool took it (the device drops buffers derived from it). */
+  onRelease: ((buffer: GPUBuffer) => void) | null = null;
 
   /**
    * Creates an empty pool; {@linkcode Gpu} makes one per device.
@@ -72,6 +74,7 @@ export class BufferPool {
       this.#free.set(buffer.size, list);
     }
     list.push(buffer);
+    this.onRelease?.(buffer);
   }
 
   /** Destroys every free buffer, returning its memory to the driver. */

@@ -5,7 +5,9 @@
  * Two kernel variants compute the same thing:
  * - `"fallback"` (software adapters such as llvmpipe): a direct convolution where each
  *   invocation holds a tile of output pixels times a block of output channels in registers,
- *   after a small dispatch that repacks the weights so one vec4 load covers 4 output channels.
+ *   after a small dispatch that repacks the weights so one vec4 load covers 4 output channels
+ *   (the packing is kept with the weights and redone only after they are written: see
+ *   `Gpu.derived`).
  *   The tile is chosen per shape by a cost model fitted on llvmpipe (see {@linkcode chooseTile}).
  * - `"tiled"` (real GPUs): implicit GEMM through workgroup-memory tiles.
  *
@@ -386,7 +388,6 @@ function runDirect(
   const nb = ceilDiv(g.cout, 4 * tile.nc);
   const K = g.cin * g.kh * g.kw;
   const perRow = nb * K * tile.nc; // vec4 per packed weight row
-  const packed = gpu.pool.acquire(weight.rows * perRow * 16);
   const params = {
     ...baseParams(x, weight, bias, out, g),
     pStride: weight.population ? perRow : 0,
@@ -394,10 +395,14 @@ function runDirect(
     tilesX: ceilDiv(g.wp, tile.tw / g.pool),
     tilesY: ceilDiv(g.hp, tile.th / g.pool),
   };
-  if (perRow > 0) {
+  // The packed weights are kept and repacked only after a write to the weights' buffer: an
+  // evaluation loop with fixed weights packs once, a training step once per step.
+  const wl = rowLayout(weight);
+  const key = `conv2d pack ${wl.off}+${wl.stride}x${weight.rows} ${g.cout}x${K} nc${tile.nc}`;
+  const packed = gpu.derived(weight.buffer, key, Math.max(weight.rows * perRow, 1) * 16, (to) => {
     const pack = gpu.kernel(PACK, { WG, NC: tile.nc });
-    gpu.dispatch(pack, [weight.buffer, packed], params, grid(ceilDiv(perRow, WG), 1, weight.rows));
-  }
+    gpu.dispatch(pack, [weight.buffer, to], params, grid(ceilDiv(perRow, WG), 1, weight.rows));
+  });
   const kernel = gpu.kernel(DIRECT, {
     WG,
     TW: tile.tw,
@@ -417,8 +422,6 @@ function runDirect(
     params,
     grid(ceilDiv(tiles, WG), nb, rows),
   );
-  // Later work recorded in this encoder runs after the dispatch that reads it.
-  gpu.pool.release(packed);
 }
 
 function runGemm(

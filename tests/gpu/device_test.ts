@@ -141,3 +141,28 @@ Deno.test("a compile error after a prelude names the line in the kernel's own fi
     own.destroy();
   }
 });
+
+Deno.test("Gpu.derived builds once per key, rebuilds after a write, keeps at most 32 keys per source", () => {
+  const source = tensor([1, 2, 3, 4], [4]);
+  const base = gpu.stats.bytesInUse;
+  const builds: string[] = [];
+  const get = (key: string) =>
+    gpu.derived(source.buffer, key, 64, (target) => {
+      builds.push(key);
+      assert.equal(target.size, 64);
+    });
+  const a = get("a");
+  assert.equal(get("a"), a);
+  assert.deepEqual(builds, ["a"]);
+  fill(source, 5); // a kernel writes the source
+  assert.equal(get("a"), a, "rebuilt in place");
+  assert.deepEqual(builds, ["a", "a"]);
+  for (let i = 0; i < 40; i++) get(`k${i}`);
+  assert.equal(gpu.stats.bytesInUse - base, 32 * 64, "the least recently used went back");
+  builds.length = 0;
+  get("k39");
+  get("a"); // evicted: built anew
+  assert.deepEqual(builds, ["a"]);
+  source.dispose();
+  assert.equal(gpu.stats.bytesInUse, base - 16, "all of them went back with the source");
+});

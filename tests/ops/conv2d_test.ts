@@ -1,5 +1,6 @@
 import type { KernelVariant } from "../../src/gpu/device.ts";
 import { chooseTile, conv2d } from "../../src/ops/conv2d.ts";
+import { copy, scale } from "../../src/ops/elementwise.ts";
 import { Tensor, tensor } from "../../src/tensor.ts";
 import { conv2dOutSize, conv2dRef, type Conv2dShape } from "../ref/conv2d.ts";
 import { maxPool2dRef } from "../ref/pool.ts";
@@ -225,6 +226,54 @@ Deno.test("conv2d records one pack and one convolution dispatch for all rows", (
     y.dispose();
   }
   for (const t of [x, f.weight, f.bias, f.buffer]) t.dispose();
+});
+
+Deno.test("conv2d (fallback) repacks weights only after they are written, and frees the packing with them", async () => {
+  const s: Conv2dShape = { batch: 2, cin: 3, h: 7, w: 7, cout: 8, kh: 3, kw: 3 };
+  const P = 3;
+  const d = data(s, 51);
+  const x = tensor(d.x, [s.batch, s.cin, s.h, s.w]);
+  const base = gpu.stats.bytesInUse;
+  const f = flatParameters(P, s, 52);
+  const run = async (expectedDispatches: number, what: string, weights: Float32Array) => {
+    const before = gpu.stats.dispatches;
+    const y = conv2d(x, f.weight, f.bias, { variant: "fallback" });
+    assert.equal(gpu.stats.dispatches - before, expectedDispatches, what);
+    const got = await y.read();
+    const n = got.length / P;
+    for (let r = 0; r < P; r++) {
+      const w = weights.subarray(f.offset + r * f.stride, f.offset + r * f.stride + f.wNumel);
+      const b = weights.subarray(f.offset + f.wNumel + r * f.stride).subarray(0, s.cout);
+      assertClose(
+        got.subarray(r * n, (r + 1) * n),
+        conv2dRef(d.x, w, b, s),
+        TOL,
+        `${what}, row ${r}`,
+      );
+    }
+    y.dispose();
+  };
+  const weights = new Float32Array(await f.buffer.read());
+  await run(2, "first call packs", weights);
+  await run(1, "unchanged weights reuse the packing", weights);
+  // A kernel writing the buffer (copy of -2w + 0.25 into it) invalidates the packing,
+  const scaledT = scale(f.buffer, -2, 0.25);
+  copy(scaledT, f.buffer);
+  const scaled = weights.map((v) => Math.fround(-2 * v + 0.25));
+  await run(2, "after a kernel wrote the weights", scaled);
+  await run(1, "then reused again", scaled);
+  // and so do an upload
+  const uploaded = uniformData(53, weights.length, -0.5, 0.5);
+  gpu.write(f.buffer.buffer, 0, uploaded);
+  await run(2, "after an upload", uploaded);
+  // and a buffer-to-buffer copy.
+  gpu.copy(scaledT.buffer, 0, f.buffer.buffer, 0, 4 * weights.length);
+  await run(2, "after a copy into the buffer", scaled);
+  scaledT.dispose();
+  for (const t of [f.weight, f.bias]) t.dispose();
+  f.buffer.dispose();
+  assert.equal(gpu.stats.bytesInUse, base, "the packed weights went back to the pool with them");
+  x.dispose();
 });
 
 Deno.test("conv2d rejects bad shapes with a TypeError naming them", () => {

@@ -47,8 +47,8 @@ Deno.test("a RandomGrad + AdamW step on the MNIST CNN allocates nothing and stay
     data: B * 784 + B, // the batch and its labels
     // Conv → pool → ReLU is fused, so each block writes its pooled output only.
     activations: P * B * (16 * 12 * 12 + 32 * 5 * 5 + 64 * 2 * 2 + 10 + 1),
-    // The software adapter's conv repacks one layer's weights per call (released after it),
-    // padded to vec4 groups of output channels: at most one row's weights per row, ×2 slack.
+    // The software adapter's conv keeps every layer's repacked weights (redone when they
+    // change), padded to vec4 groups of output channels: under one row's weights per row, ×2.
     packed: 2 * P * stride,
   };
   const budgetBytes = 4 * Object.values(floats).reduce((a, b) => a + b) +
