@@ -23,7 +23,7 @@ import {
 import { DerivedBuffers } from "./derived.ts";
 import { BufferPool } from "./pool.ts";
 import { Stats } from "./stats.ts";
-import { UniformArena } from "./uniforms.ts";
+import { UniformArena, type UniformSlot } from "./uniforms.ts";
 
 /**
  * Which family of kernel variants to run. `"fallback"` (software adapters such as Mesa's
@@ -58,6 +58,9 @@ export const NO_ADAPTER_HELP: string =
   "machine without a GPU install Mesa's software adapter (Debian/Ubuntu: " +
   "`apt-get install -y mesa-vulkan-drivers libvulkan1`) and set DENO_WEBGPU_BACKEND=vulkan";
 
+/** Bind groups kept for reuse (least recently used dropped first). */
+const MAX_BIND_GROUPS = 4096;
+
 const WANTED_LIMITS = [
   "maxStorageBufferBindingSize",
   "maxBufferSize",
@@ -88,6 +91,9 @@ export class Gpu {
   readonly #kernels = new Map<string, CompiledKernel>();
   readonly #uniforms: UniformArena;
   readonly #derived: DerivedBuffers;
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #lastBufferId = 0;
   readonly #staging = new Map<number, GPUBuffer[]>();
   readonly #checks = new Set<Promise<void>>();
   #encoder: GPUCommandEncoder | null = null;
@@ -209,26 +215,19 @@ export class Gpu {
         `${spec.entryPoint}: expected ${spec.storage.length} buffers, received ${buffers.length}`,
       );
     }
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({
-      binding,
-      resource: { buffer },
-    }));
+    let slot: UniformSlot | null = null;
     if (spec.params !== undefined) {
-      const size = paramsByteSize(spec);
-      const slot = this.#uniforms.slot(size);
+      slot = this.#uniforms.slot(paramsByteSize(spec));
       packParams(spec, params ?? {}, slot.view, slot.offset);
-      entries.push({
-        binding: buffers.length,
-        resource: { buffer: slot.buffer, offset: slot.offset, size },
-      });
     }
     for (let i = 0; i < buffers.length; i++) {
       if (spec.storage[i] === "write") this.#derived.wrote(buffers[i]);
     }
-    const bindGroup = this.device.createBindGroup({ layout: kernel.layout, entries });
+    const bindGroup = this.#bindGroup(kernel, buffers, slot?.buffer ?? null);
     const pass = this.#computePass();
     pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    if (slot === null) pass.setBindGroup(0, bindGroup);
+    else pass.setBindGroup(0, bindGroup, [slot.offset]);
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
     this.stats.dispatches++;
   }
@@ -341,6 +340,7 @@ export class Gpu {
     this.#encoder = null;
     this.#pass = null;
     this.#derived.clear();
+    this.#bindGroups.clear();
     this.pool.onRelease = null;
     this.pool.trim();
     this.#uniforms.destroy();
@@ -366,6 +366,53 @@ export class Gpu {
       this.#error = error;
       this.#errorIsCompile = isCompile;
     }
+  }
+
+  /**
+   * The bind group of `kernel` over `buffers` (and the uniform chunk), from the cache: a
+   * training loop binds the same pooled buffers every step, and creating a bind group costs
+   * about 11 µs of JavaScript on the CPU the software adapter computes on.
+   */
+  #bindGroup(
+    kernel: CompiledKernel,
+    buffers: readonly GPUBuffer[],
+    uniform: GPUBuffer | null,
+  ): GPUBindGroup {
+    let key = kernel.key;
+    for (const buffer of buffers) key += ":" + this.#bufferId(buffer);
+    if (uniform !== null) key += ":" + this.#bufferId(uniform);
+    const cached = this.#bindGroups.get(key);
+    if (cached !== undefined) {
+      this.#bindGroups.delete(key); // re-inserted: the map's order is least recently used first
+      this.#bindGroups.set(key, cached);
+      return cached;
+    }
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    }));
+    if (uniform !== null) {
+      entries.push({
+        binding: buffers.length,
+        resource: { buffer: uniform, offset: 0, size: paramsByteSize(kernel.spec) },
+      });
+    }
+    const group = this.device.createBindGroup({ layout: kernel.layout, entries });
+    this.stats.bindGroupsCreated++;
+    if (this.#bindGroups.size >= MAX_BIND_GROUPS) {
+      this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
+    }
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = ++this.#lastBufferId;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
   }
 
   #watch(

@@ -113,7 +113,9 @@ export function createLayout(device: GPUDevice, spec: KernelSpec): GPUBindGroupL
     entries.push({
       binding: spec.storage.length,
       visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: "uniform" },
+      // The uniform arena hands out slots of shared chunks: the slot's offset is given at
+      // setBindGroup time, so one bind group serves every slot of a chunk.
+      buffer: { type: "uniform", hasDynamicOffset: true },
     });
   }
   return device.createBindGroupLayout({ label: spec.entryPoint, entries });

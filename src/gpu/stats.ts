@@ -22,6 +22,8 @@ export interface StatsSnapshot {
   copies: number;
   /** Pipelines compiled (cache misses). */
   pipelinesCompiled: number;
+  /** Bind groups created (cache misses; a steady loop reuses its bind groups). */
+  bindGroupsCreated: number;
   /** Bytes held by live tensors and other acquired pool buffers. */
   bytesInUse: number;
   /** Largest `bytesInUse` seen so far. */
@@ -46,6 +48,8 @@ export class Stats implements StatsSnapshot {
   copies = 0;
   /** Pipelines compiled (cache misses). */
   pipelinesCompiled = 0;
+  /** Bind groups created (cache misses). */
+  bindGroupsCreated = 0;
   /** Bytes held by live tensors and other acquired pool buffers. */
   bytesInUse = 0;
   /** Largest `bytesInUse` seen so far. */
@@ -69,6 +73,7 @@ export class Stats implements StatsSnapshot {
       uploads: this.uploads,
       copies: this.copies,
       pipelinesCompiled: this.pipelinesCompiled,
+      bindGroupsCreated: this.bindGroupsCreated,
       bytesInUse: this.bytesInUse,
       peakBytesInUse: this.peakBytesInUse,
       bytesAllocated: this.bytesAllocated,

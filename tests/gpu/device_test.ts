@@ -166,3 +166,16 @@ Deno.test("Gpu.derived builds once per key, rebuilds after a write, keeps at mos
   source.dispose();
   assert.equal(gpu.stats.bytesInUse, base - 16, "all of them went back with the source");
 });
+
+Deno.test("one cached bind group serves dispatches with different parameters in one submission", async () => {
+  const x = fill(zeros([8]), 1);
+  const y = zeros([8]);
+  axpy(y, x, 2); // same kernel, same buffers: one bind group, two uniform slots
+  const before = gpu.stats.bindGroupsCreated;
+  axpy(y, x, 3);
+  axpy(y, x, -0.5, 2); // y = 2y - 0.5x
+  assert.equal(gpu.stats.bindGroupsCreated, before);
+  assert.deepEqual([...await y.read()], new Array(8).fill(9.5));
+  x.dispose();
+  y.dispose();
+});

@@ -152,6 +152,11 @@ Deno.test("100 forward passes of the CNN leave bytes in use flat", () => {
   assert.equal(d.bytesInUse, 0);
   assert.equal(d.buffersCreated, 0);
   assert.equal(d.readbacks, 0);
+  // Bind groups are cached per uniform chunk: the same 100 passes again create none.
+  const again = gpu.stats.bindGroupsCreated;
+  for (let i = 0; i < 100; i++) forward();
+  gpu.flush();
+  assert.equal(gpu.stats.bindGroupsCreated, again, "the bind groups are reused");
   x.dispose();
   model.flat.dispose();
 });

@@ -36,6 +36,14 @@ Deno.test("a RandomGrad + AdamW step on the MNIST CNN allocates nothing and stay
   assert.equal(d.buffersCreated, 0, "steps create no buffers");
   assert.equal(d.bytesInUse, 0, "steps leave no bytes behind");
   assert.equal(d.readbacks, 0, "steps read nothing back");
+  // Bind groups are cached per uniform chunk: the same 50 steps again create none.
+  const groups = gpu.stats.bindGroupsCreated;
+  for (let i = 0; i < 50; i++) {
+    opt.zeroGrad();
+    step();
+  }
+  gpu.flush();
+  assert.equal(gpu.stats.bindGroupsCreated, groups, "steps reuse their bind groups");
 
   const N = model.numParameters();
   const stride = model.flat.stride; // N rounded up for aligned rows
