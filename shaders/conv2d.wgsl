@@ -29,6 +29,9 @@
 //     1  packed storage, read        vec4   from pack_weights, row stride pStride (vec4; 0 = shared)
 //     2  bias   storage, read        f32    [rows?, cout] at bOff, row stride bStride (if hasBias)
 //     3  out    storage, read_write  f32    [rows?, batch, cout, hp, wp] at oOff, row stride oStride
+//     One dispatch covers a region of the output: tilesY × tilesX tiles from output pixel
+//     (y0, x0) in every image. Edge tiles may overhang the output (nothing is stored there),
+//     or src/ops/conv2d.ts covers the edges with further dispatches of smaller tiles.
 //     dispatch: x = tile groups of WG tiles (tiles = batch * tilesY * tilesX), folded into
 //     y = nb * fold; z = rows
 //   conv2d_gemm    "tiled" variant for GPUs: implicit GEMM, M = batch*ho*wo pixels, N = cout,
@@ -96,6 +99,8 @@ struct Params {
   tilesY: u32,
   hp: u32,      // stored output height: floor(ho / POOL)
   wp: u32,      // stored output width: floor(wo / POOL)
+  y0: u32,      // conv2d_direct: first output row and column of the region this dispatch
+  x0: u32,      //   covers with tilesY × tilesX tiles (multiples of POOL)
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -183,8 +188,8 @@ fn conv2d_direct(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
   let b = t / tilesImage;
   let rem = t - b * tilesImage;
   let ty = rem / p.tilesX;
-  let oy0 = ty * TH;
-  let ox0 = (rem - ty * p.tilesX) * TW;
+  let oy0 = p.y0 + ty * TH;
+  let ox0 = p.x0 + (rem - ty * p.tilesX) * TW;
   let plane = p.h * p.w;
   let iy0 = i32(oy0 * SX) - i32(p.pad);
   let ix0 = i32(ox0 * SX) - i32(p.pad);

@@ -59,6 +59,8 @@ const PARAMS = {
   tilesY: "u32",
   hp: "u32",
   wp: "u32",
+  y0: "u32",
+  x0: "u32",
 } as const;
 
 const PACK: KernelSpec = {
@@ -181,10 +183,7 @@ export function chooseTile(g: TileProblem): ConvTile | undefined {
         const patch = ((th - 1) * g.stride + g.kh) * ((tw - 1) * g.stride + g.kw);
         if (patch > MAX_PATCH) continue;
         const tiles = ceilDiv(hp, th / pool) * ceilDiv(wp, tw / pool);
-        // A padded patch element costs more: bounds checks and a select.
-        const perChannel = (padded ? 1.5 : 1) * patch + 0.85 * taps * nc +
-          0.15 * th * tw * taps * nc;
-        const cost = blocks * tiles * (g.cin * perChannel + (th * tw * 4 * nc) / pool ** 2);
+        const cost = blocks * tiles * tileCost(g, th, tw, nc);
         // Ties go to the first found: fewer channels, then the wider tile.
         if (cost < bestCost - 1e-9) {
           bestCost = cost;
@@ -194,6 +193,109 @@ export function chooseTile(g: TileProblem): ConvTile | undefined {
     }
   }
   return best;
+}
+
+/** Model cost of one invocation's tile of `th × tw` pixels and `4·nc` channels (see chooseTile). */
+function tileCost(g: TileProblem, th: number, tw: number, nc: number): number {
+  const pool = g.pool ?? 1;
+  const patch = ((th - 1) * g.stride + g.kh) * ((tw - 1) * g.stride + g.kw);
+  const taps = g.kh * g.kw;
+  // A padded patch element costs more: bounds checks and a select.
+  const perChannel = ((g.padding ?? 0) > 0 ? 1.5 : 1) * patch + 0.85 * taps * nc +
+    0.15 * th * tw * taps * nc;
+  return g.cin * perChannel + (th * tw * 4 * nc) / pool ** 2;
+}
+
+/**
+ * Model cost of one more dispatch (~50 µs on llvmpipe, which runs about a million model units
+ * per millisecond on two cores).
+ */
+const DISPATCH_COST = 50_000;
+
+/** One dispatch of the direct kernel: a rectangle of the output covered by whole tiles. */
+export interface ConvRegion {
+  /** Tile of this region, output pixels (multiples of the fused pool window). */
+  th: number;
+  tw: number;
+  /** First output row and column of the region (convolution pixels). */
+  y0: number;
+  x0: number;
+  /** Tiles down and across. */
+  tilesY: number;
+  tilesX: number;
+  /** Invocations per workgroup: tiles of a (row, channel block) fill whole workgroups. */
+  wg: number;
+}
+
+/**
+ * Invocations per workgroup for `tiles` tiles: the size among 64, 32, 16 and 8 that leaves the
+ * fewest invocations without a tile (they compute a copy and store nothing), the larger on a tie.
+ */
+function workgroupSize(tiles: number): number {
+  let best = WG;
+  for (const wg of [WG, 32, 16, 8]) {
+    if (ceilDiv(tiles, wg) * wg < ceilDiv(tiles, best) * best) best = wg;
+  }
+  return best;
+}
+
+/**
+ * Covers the stored output (`⌊ho/pool⌋ × ⌊wo/pool⌋` per image, `images` images per channel
+ * block) with the tile: either one dispatch whose edge tiles overhang the output (their extra
+ * pixels are computed and not stored), or, when the model says the saved work pays for the
+ * extra dispatches, the whole tiles plus strips along the bottom and right edges with tiles cut
+ * to fit (up to four dispatches). Invocations without a tile count as work. MNIST's conv2 is
+ * the case in point: 1×3-pooled tiles overhang its 5×5 pooled output by a sixth.
+ *
+ * @param g the convolution.
+ * @param tile the tile of {@linkcode chooseTile}.
+ * @param images images of the batch.
+ * @param blocks parameter rows × channel blocks of the call (each covers every image): the more,
+ *   the cheaper an extra dispatch in comparison.
+ * @returns the dispatches; together they cover every stored pixel exactly once.
+ * @example
+ * ```ts ignore
+ * const conv2 = { ho: 10, wo: 10, kh: 3, kw: 3, stride: 1, cin: 16, cout: 32, pool: 2 };
+ * planRegions(conv2, chooseTile(conv2)!, 32, 2); // 1×3-pooled tiles, then a 1×2 strip
+ * ```
+ */
+export function planRegions(
+  g: TileProblem,
+  tile: { th: number; tw: number; nc: number },
+  images: number,
+  blocks = 1,
+): ConvRegion[] {
+  const pool = g.pool ?? 1;
+  const hp = Math.floor(g.ho / pool), wp = Math.floor(g.wo / pool);
+  const region = (
+    th: number,
+    tw: number,
+    y0: number,
+    x0: number,
+    tilesY: number,
+    tilesX: number,
+  ) => ({ th, tw, y0, x0, tilesY, tilesX, wg: workgroupSize(images * tilesY * tilesX) });
+  const a = tile.th / pool, b = tile.tw / pool; // the tile in stored pixels
+  const one = region(tile.th, tile.tw, 0, 0, ceilDiv(hp, a), ceilDiv(wp, b));
+  const fullY = Math.floor(hp / a), fullX = Math.floor(wp / b);
+  const remY = hp - fullY * a, remX = wp - fullX * b;
+  if (remY === 0 && remX === 0) return [one];
+  // Bands down and across: [tile count, tile side, first pixel].
+  const bands = (full: number, side: number, rem: number) =>
+    [[full, side, 0], [rem > 0 ? 1 : 0, rem * pool, full * side]].filter(([n]) => n > 0);
+  const split: ConvRegion[] = [];
+  for (const [tilesY, th, y0] of bands(fullY, tile.th, remY)) {
+    for (const [tilesX, tw, x0] of bands(fullX, tile.tw, remX)) {
+      split.push(region(th, tw, y0, x0, tilesY, tilesX));
+    }
+  }
+  // Per image, invocations without a tile included.
+  const cost = (r: ConvRegion) =>
+    (ceilDiv(images * r.tilesY * r.tilesX, r.wg) * r.wg / images) *
+    tileCost(g, r.th, r.tw, tile.nc);
+  const splitCost = split.reduce((sum, r) => sum + cost(r), 0) +
+    (DISPATCH_COST * (split.length - 1)) / (images * blocks);
+  return splitCost < cost(one) ? split : [one];
 }
 
 /** Model cost of a separate `maxPool2d` pass per convolution output value (same units). */
@@ -371,6 +473,8 @@ function baseParams(x: Tensor, weight: Tensor, bias: Tensor | undefined, out: Te
     tilesY: 1,
     hp: g.hp,
     wp: g.wp,
+    y0: 0,
+    x0: 0,
   };
 }
 
@@ -392,8 +496,6 @@ function runDirect(
     ...baseParams(x, weight, bias, out, g),
     pStride: weight.population ? perRow : 0,
     nb,
-    tilesX: ceilDiv(g.wp, tile.tw / g.pool),
-    tilesY: ceilDiv(g.hp, tile.th / g.pool),
   };
   // The packed weights are kept and repacked only after a write to the weights' buffer: an
   // evaluation loop with fixed weights packs once, a training step once per step.
@@ -403,25 +505,28 @@ function runDirect(
     const pack = gpu.kernel(PACK, { WG, NC: tile.nc });
     gpu.dispatch(pack, [weight.buffer, to], params, grid(ceilDiv(perRow, WG), 1, weight.rows));
   });
-  const kernel = gpu.kernel(DIRECT, {
-    WG,
-    TW: tile.tw,
-    TH: tile.th,
-    NC: tile.nc,
-    KH: g.kh,
-    KW: g.kw,
-    SX: g.stride,
-    PADDED: g.pad > 0 ? 1 : 0,
-    POOL: g.pool,
-    RELU: relu ? 1 : 0,
-  });
-  const tiles = g.batch * params.tilesX * params.tilesY;
-  gpu.dispatch(
-    kernel,
-    [x.buffer, packed, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
-    params,
-    grid(ceilDiv(tiles, WG), nb, rows),
-  );
+  const problem = { ...g, padding: g.pad };
+  for (const region of planRegions(problem, tile, g.batch, rows * nb)) {
+    const kernel = gpu.kernel(DIRECT, {
+      WG: region.wg,
+      TW: region.tw,
+      TH: region.th,
+      NC: tile.nc,
+      KH: g.kh,
+      KW: g.kw,
+      SX: g.stride,
+      PADDED: g.pad > 0 ? 1 : 0,
+      POOL: g.pool,
+      RELU: relu ? 1 : 0,
+    });
+    const { tilesY, tilesX, y0, x0 } = region;
+    gpu.dispatch(
+      kernel,
+      [x.buffer, packed, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
+      { ...params, tilesY, tilesX, y0, x0 },
+      grid(ceilDiv(g.batch * tilesY * tilesX, region.wg), nb, rows),
+    );
+  }
 }
 
 function runGemm(

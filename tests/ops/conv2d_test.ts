@@ -1,5 +1,5 @@
 import type { KernelVariant } from "../../src/gpu/device.ts";
-import { chooseTile, conv2d } from "../../src/ops/conv2d.ts";
+import { chooseTile, conv2d, planRegions } from "../../src/ops/conv2d.ts";
 import { copy, scale } from "../../src/ops/elementwise.ts";
 import { Tensor, tensor } from "../../src/tensor.ts";
 import { conv2dOutSize, conv2dRef, type Conv2dShape } from "../ref/conv2d.ts";
@@ -399,5 +399,107 @@ Deno.test("conv2d fuses a ReLU alone and pools population rows", async () => {
       pooled.dispose();
     }
     for (const t of [x, f.weight, f.bias, f.buffer]) t.dispose();
+  });
+});
+
+Deno.test("planRegions covers every stored pixel once, splitting an overhang only when it pays", () => {
+  const conv2 = { ho: 10, wo: 10, kh: 3, kw: 3, stride: 1, cin: 16, cout: 32, pool: 2 };
+  const conv1 = { ho: 25, wo: 25, kh: 4, kw: 4, stride: 1, cin: 1, cout: 16, pool: 2 };
+  const cases = [
+    { g: conv2, tile: chooseTile(conv2)! },
+    { g: conv1, tile: chooseTile(conv1)! },
+    // Overhangs down and across: up to four regions.
+    { g: { ...conv2, ho: 11, wo: 13, pool: 1 }, tile: { th: 2, tw: 6, nc: 4 } },
+    { g: { ...conv2, ho: 21, wo: 23, pool: 2 }, tile: { th: 4, tw: 2, nc: 4 } },
+    { g: { ...conv2, ho: 17, wo: 16, pool: 3, padding: 1 }, tile: { th: 3, tw: 6, nc: 2 } },
+  ];
+  const counts = new Set<number>();
+  for (const { g, tile } of cases) {
+    for (const [images, blocks] of [[1, 1], [32, 2], [32, 40]]) {
+      const regions = planRegions(g, tile, images, blocks);
+      const what = `${JSON.stringify(g)} ×${images}×${blocks}: ${JSON.stringify(regions)}`;
+      counts.add(regions.length);
+      const pool = g.pool;
+      const hp = Math.floor(g.ho / pool), wp = Math.floor(g.wo / pool);
+      const hits = new Uint8Array(hp * wp);
+      for (const r of regions) {
+        assert.ok(r.th % pool === 0 && r.tw % pool === 0, what);
+        assert.ok(r.th <= tile.th && r.tw <= tile.tw && [8, 16, 32, 64].includes(r.wg), what);
+        for (let ty = 0; ty < r.tilesY; ty++) {
+          for (let tx = 0; tx < r.tilesX; tx++) {
+            for (let a = 0; a < r.th / pool; a++) {
+              for (let k = 0; k < r.tw / pool; k++) {
+                const py = r.y0 / pool + ty * (r.th / pool) + a;
+                const px = r.x0 / pool + tx * (r.tw / pool) + k;
+                if (py < hp && px < wp) hits[py * wp + px]++;
+              }
+            }
+          }
+        }
+      }
+      assert.ok(hits.every((h) => h === 1), what);
+    }
+  }
+  assert.deepEqual([...counts].sort(), [1, 2, 4], "single, two- and four-region plans seen");
+  // conv2's 1×3-pooled tiles overhang its 5×5 output: split for a batch of 32, not for 1 image.
+  assert.equal(planRegions(conv2, cases[0].tile, 1, 1).length, 1);
+  assert.equal(planRegions(conv2, cases[0].tile, 32, 2).length, 2);
+  // conv1's tiles divide its output: never split.
+  assert.equal(planRegions(conv1, cases[1].tile, 32, 40).length, 1);
+});
+
+Deno.test("conv2d (fallback) split into edge regions matches the CPU reference on MNIST conv2, batch 32", async () => {
+  await assertNoLeak(gpu, async () => {
+    const P = 3;
+    const s: Conv2dShape = { batch: 32, cin: 16, h: 12, w: 12, cout: 32, kh: 3, kw: 3 };
+    const tile = chooseTile({
+      ho: 10,
+      wo: 10,
+      kh: 3,
+      kw: 3,
+      stride: 1,
+      cin: 16,
+      cout: 32,
+      pool: 2,
+    })!;
+    const g = { ho: 10, wo: 10, kh: 3, kw: 3, stride: 1, cin: 16, cout: 32, pool: 2 };
+    assert.ok(planRegions(g, tile, 32, P * 2).length > 1, "this call is split");
+    const d = data(s, 71);
+    const x = tensor(d.x, [s.batch, s.cin, s.h, s.w]);
+    const f = flatParameters(P, s, 72);
+    const before = gpu.stats.dispatches;
+    const y = conv2d(x, f.weight, f.bias, { maxPool: 2, relu: true, variant: "fallback" });
+    assert.equal(gpu.stats.dispatches - before, 3, "pack, whole tiles, edge strip");
+    const got = await y.read();
+    const n = got.length / P;
+    for (let r = 0; r < P; r++) {
+      const expected = fusedRef(d.x, f.rowWeight(r), f.rowBias(r), s, 2);
+      assertClose(got.subarray(r * n, (r + 1) * n), expected, TOL, `row ${r}`);
+    }
+    for (const t of [x, f.weight, f.bias, f.buffer, y]) t.dispose();
+  });
+});
+
+Deno.test("conv2d (fallback) split along the bottom edge matches the CPU reference", async () => {
+  await assertNoLeak(gpu, async () => {
+    const P = 4;
+    const s: Conv2dShape = { batch: 8, cin: 4, h: 15, w: 30, cout: 16, kh: 3, kw: 3 };
+    const g = { ho: 13, wo: 28, kh: 3, kw: 3, stride: 1, cin: 4, cout: 16 };
+    const regions = planRegions(g, chooseTile(g)!, 8, P);
+    assert.ok(regions.some((r) => r.y0 > 0), JSON.stringify(regions));
+    const d = data(s, 81);
+    const x = tensor(d.x, [s.batch, s.cin, s.h, s.w]);
+    const f = flatParameters(P, s, 82);
+    const y = conv2d(x, f.weight, f.bias, { variant: "fallback" });
+    const got = await y.read();
+    const n = got.length / P;
+    for (let r = 0; r < P; r++) {
+      assertClose(
+        got.subarray(r * n, (r + 1) * n),
+        conv2dRef(d.x, f.rowWeight(r), f.rowBias(r), s),
+        TOL,
+      );
+    }
+    for (const t of [x, f.weight, f.bias, f.buffer, y]) t.dispose();
   });
 });
