@@ -1,6 +1,7 @@
 /**
- * The WebGPU runtime: one device, its pipeline cache, buffer pool, uniform arena, the open
- * command encoder and the counters.
+ * The WebGPU runtime: one device, its pipeline cache, buffer pool, uniform arena, bind-group
+ * cache, derived buffers (see {@linkcode Gpu.derived}), the open command encoder and the
+ * counters.
  *
  * Work is recorded into one command encoder (dispatches share one compute pass) and submitted
  * only when it must be: before a readback, before a CPU write, or on {@linkcode Gpu.flush}.

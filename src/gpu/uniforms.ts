@@ -1,7 +1,8 @@
 /**
  * The uniform arena: where the `Params` struct of every dispatch of one submission lives.
  *
- * Each dispatch gets an aligned slot in a 64 KiB chunk; the CPU copy of every chunk used is
+ * Each dispatch gets an aligned slot in a 64 KiB chunk, bound with a dynamic offset (so one
+ * cached bind group serves every slot of a chunk); the CPU copy of every chunk used is
  * uploaded with one `writeBuffer` right before the submit. `writeBuffer` is ordered on the queue
  * after earlier submissions, so chunks are reused by the next submission without waiting on the
  * GPU, and a steady training loop allocates nothing here.
