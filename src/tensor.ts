@@ -117,7 +117,9 @@ export class Tensor {
 
   /**
    * A view of a buffer the tensor does not own (e.g. rows of a parameter buffer); disposing
-   * the view never frees the buffer.
+   * the view never frees the buffer. Write to a buffer you own through the library (ops,
+   * `Gpu.write`, `Gpu.copy`), or call `Gpu.wrote(buffer)` after writing it through the raw
+   * device: data derived from it (a convolution's repacked weights) is kept until then.
    */
   static view(
     gpu: Gpu,

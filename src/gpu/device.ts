@@ -239,7 +239,7 @@ export class Gpu {
    * again only when a write to `source` has been recorded since its last build (a dispatch
    * binding it read-write, a copy into it, an upload). The buffer stays in use until `source`
    * goes back to the pool. Writes made around this class, through `device` directly, are not
-   * seen.
+   * seen unless declared with {@linkcode Gpu.wrote}.
    *
    * @param key what the buffer holds; it must determine `bytes` and everything `build` reads.
    */
@@ -251,6 +251,15 @@ export class Gpu {
   ): GPUBuffer {
     this.#assertUsable();
     return this.#derived.get(source, key, bytes, build);
+  }
+
+  /**
+   * Declares that `buffer` was written outside this class (through `device` directly), so
+   * buffers derived from it are rebuilt on their next use. Writes through the library's ops,
+   * {@linkcode Gpu.write} and {@linkcode Gpu.copy} are seen without it.
+   */
+  wrote(buffer: GPUBuffer): void {
+    this.#derived.wrote(buffer);
   }
 
   /** Records a buffer-to-buffer copy (byte offsets and size must be multiples of 4). */

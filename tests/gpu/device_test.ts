@@ -179,3 +179,17 @@ Deno.test("one cached bind group serves dispatches with different parameters in 
   x.dispose();
   y.dispose();
 });
+
+Deno.test("Gpu.wrote declares a write made through the raw device", () => {
+  const source = tensor([1, 2, 3, 4], [4]);
+  let builds = 0;
+  const get = () => gpu.derived(source.buffer, "raw", 16, () => builds++);
+  get();
+  gpu.device.queue.writeBuffer(source.buffer, 0, new Float32Array([5, 6, 7, 8]));
+  get();
+  assert.equal(builds, 1, "a raw write is not seen");
+  gpu.wrote(source.buffer);
+  get();
+  assert.equal(builds, 2);
+  source.dispose();
+});
