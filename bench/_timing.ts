@@ -1,15 +1,21 @@
 /**
- * Shared timing loop of the kernel benchmarks: a warm-up call (pipeline compile) read back, probe
- * batches (1 and 8 calls, each ended by a readback) whose difference sizes the timed
- * batches without the ~11 ms synchronisation floor, then `trials` batches of calls recorded
- * into one submission, each ended by a single 4-byte readback; returns the best milliseconds
- * per call.
+ * Shared by the benchmarks: `median`, and the timing loop of the kernel benchmarks (a warm-up
+ * call read back, probe batches of 1 and 8 calls whose difference sizes the timed batches
+ * without the ~11 ms synchronisation floor, then `trials` batches of calls recorded into one
+ * submission, each ended by a single 4-byte readback; the best milliseconds per call).
  *
  * @module
  */
 
 import type { Gpu } from "../src/gpu/device.ts";
 import type { Tensor } from "../src/tensor.ts";
+
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
 
 /** Milliseconds to record `n` calls of `run` and read the last output back. */
 async function batchMs(gpu: Gpu, run: () => Tensor, n: number): Promise<number> {

@@ -12,6 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { median } from "./_timing.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -63,10 +64,7 @@ for (const p of ["1", "2", "20", "64"]) {
   ]);
 }
 const fmt = (v: number) => v.toFixed(2);
-const stat = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return { min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1)! };
-};
+const stat = (v: number[]) => ({ min: Math.min(...v), median: median(v), max: Math.max(...v) });
 console.log(`ours:    ${ours[0].adapter}`);
 console.log(`PyTorch: ${torch[0].adapter}`);
 console.log(`rounds: ${rounds}, ${new Date().toISOString()}\n`);

@@ -30,6 +30,7 @@ import {
   tidy,
 } from "../mod.ts";
 import { loadMnist } from "../examples/_train.ts";
+import { median } from "./_timing.ts";
 
 /** Builds a workload's optimizer over a model. */
 export type Make = (model: Sequential) => Optimizer<object>;
@@ -53,11 +54,6 @@ export const WORKLOADS: Record<string, Make> = {
     return new SwarmOfOptimizers(p, members, { oldSteps: 5, dieAfter: 20, crossoverP: 0.9 });
   },
 };
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Median steps per second of one workload. */
 export async function benchSteps(

@@ -19,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { type Gpu, initGpu, mnistCnn, tensor, tidy } from "../mod.ts";
 import { benchMatmul } from "./matmul.ts";
+import { median } from "./_timing.ts";
 
 /** Floating-point operations of one CNN forward of one image (convolutions and the linear layer). */
 export const CNN_FLOP_PER_IMAGE = 2 *
@@ -87,12 +88,6 @@ export interface ForwardShare {
   forwardGflops: number;
   /** Median best matmul GFLOP/s. */
   matmulGflops: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**

@@ -23,13 +23,9 @@ import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
 import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 import { initGpu, manualSeed, mnistCnn, tensor, tidy } from "../mod.ts";
+import { median } from "./_timing.ts";
 
 const BATCH = 32;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** torch conv weight [co, ci, kh, kw] → tfjs filter [kh, kw, ci, co]. */
 function filter(w: Float32Array, co: number, ci: number, k: number): tf.Tensor4D {
