@@ -69,9 +69,12 @@ export class DerivedBuffers {
       }
       entry = { buffer: this.#pool.acquire(bytes, "derived"), built: 0 };
     }
+    // Kept before the build: if it throws, the buffer still goes back with the source, and
+    // `built` 0 means the next call builds again.
+    entry.built = 0;
+    bySource.set(key, entry);
     build(entry.buffer);
     entry.built = ++this.#clock;
-    bySource.set(key, entry);
     return entry.buffer;
   }
 

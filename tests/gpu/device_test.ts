@@ -193,3 +193,18 @@ Deno.test("Gpu.wrote declares a write made through the raw device", () => {
   assert.equal(builds, 2);
   source.dispose();
 });
+
+Deno.test("Gpu.derived after a failed build builds again and still frees with the source", () => {
+  const source = tensor([1, 2, 3, 4], [4]);
+  const base = gpu.stats.bytesInUse;
+  assert.throws(() =>
+    gpu.derived(source.buffer, "fails", 16, () => {
+      throw new Error("build failed");
+    }), /build failed/);
+  let builds = 0;
+  gpu.derived(source.buffer, "fails", 16, () => builds++);
+  assert.equal(builds, 1, "not taken for built");
+  assert.equal(gpu.stats.bytesInUse - base, 16);
+  source.dispose();
+  assert.equal(gpu.stats.bytesInUse, base - 16);
+});
