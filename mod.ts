@@ -49,6 +49,7 @@ export type {
   ParamValues,
 } from "./src/gpu/kernel.ts";
 export type { BufferPool } from "./src/gpu/pool.ts";
+export type { SoftwareThreads } from "./src/gpu/software_threads.ts";
 export { diffStats, type Stats, type StatsSnapshot } from "./src/gpu/stats.ts";
 export { type Shape, Tensor, tensor, type TensorOptions, tidy } from "./src/tensor.ts";
 export {

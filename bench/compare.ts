@@ -47,7 +47,14 @@ const ours: Record<string, unknown>[] = [];
 const torch: Record<string, unknown>[] = [];
 for (let r = 0; r < rounds; r++) {
   const rr = ["--rounds", "3", "--steps", values.steps];
-  ours.push(await run(Deno.execPath(), ["run", "bench/mnist_steps.ts", ...rr]));
+  ours.push(
+    await run(Deno.execPath(), [
+      "run",
+      "--allow-env=LP_NUM_THREADS",
+      "bench/mnist_steps.ts",
+      ...rr,
+    ]),
+  );
   torch.push(await run(values.python, ["bench/torch_reference.py", "--data", data, ...rr]));
   console.error(`round ${r + 1}/${rounds} done`);
 }

@@ -22,7 +22,7 @@
  * Run as a script to print the adapter and the results:
  *
  * ```sh
- * deno run bench/conv2d.ts
+ * deno run --allow-env=LP_NUM_THREADS bench/conv2d.ts
  * ```
  *
  * @module

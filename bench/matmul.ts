@@ -9,8 +9,8 @@
  * script to print the adapter and the results:
  *
  * ```sh
- * deno run bench/matmul.ts            # sizes 256 512 1024
- * deno run bench/matmul.ts 128 256    # other sizes
+ * deno run --allow-env=LP_NUM_THREADS bench/matmul.ts            # sizes 256 512 1024
+ * deno run --allow-env=LP_NUM_THREADS bench/matmul.ts 128 256   # other sizes
  * ```
  *
  * @module

@@ -9,7 +9,7 @@
  * `adapter, randomgrad_steps_per_s, bestgrad_steps_per_s, swarm_steps_per_s, forward_per_s
  * (keyed by P), device_bytes_peak` (the same format as bench/torch_reference.py).
  *
- *     deno run bench/mnist_steps.ts [--rounds 5] [--steps 100]
+ *     deno run --allow-env=LP_NUM_THREADS bench/mnist_steps.ts [--rounds 5] [--steps 100]
  *
  * @module
  */

@@ -5,7 +5,7 @@
  * above what their work explains stand out (on Mesa 22.3's lavapipe, for example, a kernel
  * whose loop bounds come from the uniform buffer is re-compiled on every dispatch: ~7 ms).
  *
- *     deno run bench/step_profile.ts [--workload swarm] [--repeats 30]
+ *     deno run --allow-env=LP_NUM_THREADS bench/step_profile.ts [--workload swarm] [--repeats 30]
  *
  * Workloads: forward (P = 2, no optimizer), randomgrad, bestgrad, spsa, randomwalk, swarm.
  * Replays run on the state the step left behind, so they time the kernels, not the numbers.

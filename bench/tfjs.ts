@@ -10,7 +10,7 @@
  * every contender: tfjs in `tf.tidy` with one readback at the end, ours flushed every 16 with
  * one readback. The medians and the ratios ours / tfjs are printed, then one JSON line.
  *
- *     deno run bench/tfjs.ts [--rounds 5]
+ *     deno run --allow-read --allow-env=LP_NUM_THREADS bench/tfjs.ts [--rounds 5]
  *
  * tfjs is a benchmark dependency only (npm `@tensorflow/tfjs-core`, `-backend-webgpu` and
  * `-backend-wasm`, pinned below); the library does not use it.
