@@ -74,16 +74,16 @@ export async function profileStep(
     });
   for (let i = 0; i < 3; i++) step();
   await gpu.readBuffer(model.flat.buffer, 0, 4);
-  // Time of a whole step, for scale.
-  const steps = 20;
+  // Sync floor of one readback (~11 ms), subtracted from every timed batch below.
   let t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  await gpu.readBuffer(model.flat.buffer, 0, 4);
-  const stepMs = (performance.now() - t0) / steps;
-  // Sync floor of one readback, subtracted from each replay batch.
-  t0 = performance.now();
   await gpu.readBuffer(model.flat.buffer, 0, 4);
   const floor = performance.now() - t0;
+  // Time of a whole step, for scale.
+  const steps = 20;
+  t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  await gpu.readBuffer(model.flat.buffer, 0, 4);
+  const stepMs = Math.max(0, performance.now() - t0 - floor) / steps;
 
   const recorded: DispatchArgs[] = [];
   const dispatch = gpu.dispatch.bind(gpu);

@@ -48,7 +48,9 @@ export interface GpuOptions {
    * cores; see `src/gpu/software_threads.ts`), applied only when `LP_NUM_THREADS` is unset and
    * the process may set it (`--allow-env=LP_NUM_THREADS`); without that permission Mesa keeps
    * its default of one thread per CPU, and setting `LP_NUM_THREADS` in the shell works too.
-   * A count always applies and needs the permission. Results do not depend on it.
+   * A count always applies and needs the permission. Results do not depend on it. If
+   * something else in the process (another library) requested an adapter first, Mesa has
+   * already read the variable and neither applies.
    */
   softwareThreads?: SoftwareThreads;
 }

@@ -62,12 +62,12 @@ export function planSoftwareThreads(
   }
   if (!Number.isInteger(option) || option < 1 || option > 1024) {
     throw new RangeError(
-      `softwareThreads must be "auto" or an integer from 1 to 1024, received ${option}`,
+      `Gpu.create: softwareThreads must be "auto" or an integer from 1 to 1024, received ${option}`,
     );
   }
   if (!env.mayWrite) {
     throw new Error(
-      `softwareThreads: ${option} sets ${LP_NUM_THREADS}, which needs --allow-env=${LP_NUM_THREADS}` +
+      `Gpu.create: softwareThreads ${option} sets ${LP_NUM_THREADS}, which needs --allow-env=${LP_NUM_THREADS}` +
         ` (or set ${LP_NUM_THREADS}=${option} in the shell and leave the option out)`,
     );
   }
@@ -115,7 +115,7 @@ export function softwareThreadsOnce(option: SoftwareThreads | undefined): number
     first = { option, threads: applySoftwareThreads(option) };
   } else if (typeof option === "number" && option !== first.threads) {
     throw new Error(
-      `softwareThreads: ${option} comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
+      `Gpu.create: softwareThreads ${option} comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
         `requested its first adapter (${
           first.threads ?? "Mesa's default"
         }); pass it to the first ` +

@@ -67,7 +67,7 @@ Deno.test("softwareThreads fixture: on Linux with llvmpipe, the thread count is 
 Deno.test("softwareThreads: a count is what llvmpipe runs; later requests cannot change it", async () => {
   const r = await child("count", "all");
   assert.deepEqual(r.errors, [
-    `Error: softwareThreads: 5 comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
+    `Error: Gpu.create: softwareThreads 5 comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
     `requested its first adapter (3); pass it to the first initGpu() or Gpu.create()`,
   ]);
   assert.equal(r.softwareThreads, 3);
@@ -105,5 +105,8 @@ Deno.test("softwareThreads: without --allow-env auto changes nothing and a count
   const count = await child("count-denied", "none");
   assert.equal(count.softwareThreads, null);
   assert.equal((count.errors as string[]).length, 1);
-  assert.match((count.errors as string[])[0], /^Error: softwareThreads: 3 sets LP_NUM_THREADS/);
+  assert.match(
+    (count.errors as string[])[0],
+    /^Error: Gpu.create: softwareThreads 3 sets LP_NUM_THREADS/,
+  );
 });
