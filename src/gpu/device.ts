@@ -44,8 +44,8 @@ export interface GpuOptions {
    * Threads of Mesa's software adapter (llvmpipe), set through the `LP_NUM_THREADS`
    * environment variable before the process's first adapter request (Mesa reads it then, once;
    * other adapters ignore it). Default `"auto"`: twice the logical CPUs, which keeps small
-   * dispatches from waiting on one delayed thread (10-20% more training steps per second on two
-   * cores; see `src/gpu/software_threads.ts`), applied only when `LP_NUM_THREADS` is unset and
+   * dispatches from waiting on one delayed thread (up to ~15% more training steps per second on
+   * two cores; see `src/gpu/software_threads.ts`), applied only when `LP_NUM_THREADS` is unset and
    * the process may set it (`--allow-env=LP_NUM_THREADS`); without that permission Mesa keeps
    * its default of one thread per CPU, and setting `LP_NUM_THREADS` in the shell works too.
    * A count always applies and needs the permission. Results do not depend on it. If

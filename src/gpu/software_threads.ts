@@ -102,7 +102,7 @@ export function applySoftwareThreads(option: SoftwareThreads | undefined): numbe
 }
 
 /** What the first adapter request of this process applied (Mesa reads the variable once). */
-let first: { option: SoftwareThreads | undefined; threads: number | null } | null = null;
+let first: { threads: number | null } | null = null;
 
 /**
  * {@linkcode applySoftwareThreads} for the first adapter request of the process; later requests
@@ -112,7 +112,7 @@ let first: { option: SoftwareThreads | undefined; threads: number | null } | nul
  */
 export function softwareThreadsOnce(option: SoftwareThreads | undefined): number | null {
   if (first === null) {
-    first = { option, threads: applySoftwareThreads(option) };
+    first = { threads: applySoftwareThreads(option) };
   } else if (typeof option === "number" && option !== first.threads) {
     throw new Error(
       `Gpu.create: softwareThreads ${option} comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
