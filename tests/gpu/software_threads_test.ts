@@ -74,6 +74,8 @@ Deno.test("softwareThreads: a count is what llvmpipe runs; later requests cannot
   assert.equal(r.env, "3");
   assert.deepEqual(r.later, [3, 3, true]);
   if (seesLlvmpipe(r)) assert.equal(r.llvmpipeThreads, 3);
+  // A software adapter's name says how many threads it runs.
+  if (r.fallback === true) assert.match(r.adapterName as string, /, 3 threads\]$/);
 });
 
 Deno.test("softwareThreads: auto sets twice the CPUs when permitted", async () => {
@@ -101,6 +103,7 @@ Deno.test("softwareThreads: without --allow-env auto changes nothing and a count
   const auto = await child("auto", "none");
   assert.deepEqual(auto.errors, []);
   assert.equal(auto.softwareThreads, null);
+  assert.ok(!String(auto.adapterName).includes("threads"), String(auto.adapterName));
   assert.equal(auto.env, "unreadable");
   const count = await child("count-denied", "none");
   assert.equal(count.softwareThreads, null);
