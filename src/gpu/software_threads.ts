@@ -60,11 +60,7 @@ export function planSoftwareThreads(
     if (!env.mayWrite || env.current !== undefined) return undefined;
     return THREADS_PER_CPU * Math.max(1, Math.floor(env.cpus) || 1);
   }
-  if (!Number.isInteger(option) || option < 1 || option > 1024) {
-    throw new RangeError(
-      `Gpu.create: softwareThreads must be "auto" or an integer from 1 to 1024, received ${option}`,
-    );
-  }
+  checkCount(option);
   if (!env.mayWrite) {
     throw new Error(
       `Gpu.create: softwareThreads ${option} sets ${LP_NUM_THREADS}, which needs --allow-env=${LP_NUM_THREADS}` +
@@ -74,8 +70,16 @@ export function planSoftwareThreads(
   return option;
 }
 
+function checkCount(option: number): void {
+  if (!Number.isInteger(option) || option < 1 || option > 1024) {
+    throw new RangeError(
+      `Gpu.create: softwareThreads must be "auto" or an integer from 1 to 1024, received ${option}`,
+    );
+  }
+}
+
 /** The environment as this process sees it (no permission prompt). */
-export function threadsEnvironment(): ThreadsEnvironment {
+function threadsEnvironment(): ThreadsEnvironment {
   const cpus = typeof navigator === "undefined" ? 1 : navigator.hardwareConcurrency ?? 1;
   if (typeof Deno === "undefined" || Deno.permissions?.querySync === undefined) {
     return { mayWrite: false, current: undefined, cpus };
@@ -90,7 +94,7 @@ export function threadsEnvironment(): ThreadsEnvironment {
  *
  * @returns the thread count llvmpipe will read, when known (set here or readable), else null.
  */
-export function applySoftwareThreads(option: SoftwareThreads | undefined): number | null {
+function applySoftwareThreads(option: SoftwareThreads | undefined): number | null {
   const env = threadsEnvironment();
   const value = planSoftwareThreads(option, env);
   if (value !== undefined) {
@@ -109,17 +113,19 @@ let first: { threads: number | null } | null = null;
  * get the same answer, since Mesa does not read the variable again.
  *
  * @throws {Error} if a later request asks for a different count.
+ * @throws {RangeError} for a count that is not an integer from 1 to 1024.
  */
 export function softwareThreadsOnce(option: SoftwareThreads | undefined): number | null {
   if (first === null) {
     first = { threads: applySoftwareThreads(option) };
-  } else if (typeof option === "number" && option !== first.threads) {
+  } else if (typeof option === "number") {
+    checkCount(option);
+    if (option === first.threads) return first.threads;
+    const read = first.threads ?? "Mesa's default";
     throw new Error(
-      `Gpu.create: softwareThreads ${option} comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
-        `requested its first adapter (${
-          first.threads ?? "Mesa's default"
-        }); pass it to the first ` +
-        `initGpu() or Gpu.create()`,
+      `Gpu.create: softwareThreads ${option} comes too late: Mesa read ${LP_NUM_THREADS} when ` +
+        `this process requested its first adapter (${read}); pass it to the first initGpu() or ` +
+        `Gpu.create()`,
     );
   }
   return first.threads;

@@ -67,12 +67,14 @@ Deno.test("softwareThreads fixture: on Linux with llvmpipe, the thread count is 
 Deno.test("softwareThreads: a count is what llvmpipe runs; later requests cannot change it", async () => {
   const r = await child("count", "all");
   assert.deepEqual(r.errors, [
-    `Error: Gpu.create: softwareThreads 5 comes too late: Mesa read ${LP_NUM_THREADS} when this process ` +
-    `requested its first adapter (3); pass it to the first initGpu() or Gpu.create()`,
+    `Error: Gpu.create: softwareThreads 5 comes too late: Mesa read ${LP_NUM_THREADS} when this ` +
+    `process requested its first adapter (3); pass it to the first initGpu() or Gpu.create()`,
+    `RangeError: Gpu.create: softwareThreads must be "auto" or an integer from 1 to 1024, ` +
+    `received 0`,
   ]);
   assert.equal(r.softwareThreads, 3);
   assert.equal(r.env, "3");
-  assert.deepEqual(r.later, [3, 3, true]);
+  assert.deepEqual(r.later, [3, 3, true, true]);
   if (seesLlvmpipe(r)) assert.equal(r.llvmpipeThreads, 3);
   // A software adapter's name says how many threads it runs.
   if (r.fallback === true) assert.match(r.adapterName as string, /, 3 threads\]$/);
