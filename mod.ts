@@ -111,8 +111,8 @@ export {
 
 // Modules
 export { Module } from "./src/nn/module.ts";
-export { Parameter } from "./src/nn/parameter.ts";
-export { type ActiveRows, FlatParameters } from "./src/nn/flat.ts";
+export { Parameter } from "./src/params/flat.ts";
+export { type ActiveRows, FlatParameters } from "./src/params/flat.ts";
 export { Linear } from "./src/nn/linear.ts";
 export { Conv2d, type Conv2dOptions as Conv2dLayerOptions } from "./src/nn/conv2d.ts";
 export {

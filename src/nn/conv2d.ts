@@ -9,7 +9,7 @@ import { conv2d } from "../ops/conv2d.ts";
 import type { Tensor } from "../tensor.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { Module } from "./module.ts";
-import { Parameter } from "./parameter.ts";
+import { Parameter } from "../params/flat.ts";
 
 /** Options of {@linkcode Conv2d}. */
 export interface Conv2dOptions {

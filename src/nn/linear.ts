@@ -9,7 +9,7 @@ import { linear } from "../ops/matmul.ts";
 import type { Tensor } from "../tensor.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { Module } from "./module.ts";
-import { Parameter } from "./parameter.ts";
+import { Parameter } from "../params/flat.ts";
 
 /**
  * Fully connected layer. Input `[P?, B, inFeatures]`, output `[P?, B, outFeatures]`.

@@ -10,8 +10,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
-import { FlatParameters } from "./flat.ts";
-import { Parameter } from "./parameter.ts";
+import { FlatParameters, Parameter } from "../params/flat.ts";
 
 /** Base class of every layer and model. */
 export abstract class Module {

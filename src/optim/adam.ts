@@ -6,7 +6,7 @@
  */
 
 import { dummyBuffer } from "../ops/_util.ts";
-import type { Parameter } from "../nn/parameter.ts";
+import type { Parameter } from "../params/flat.ts";
 import {
   type BindOptions,
   checkMin,

@@ -12,8 +12,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { KernelSpec, ParamValues } from "../gpu/kernel.ts";
 import { ceilDiv, fold } from "../ops/_util.ts";
-import { FlatParameters } from "../nn/flat.ts";
-import type { Parameter } from "../nn/parameter.ts";
+import { FlatParameters, type Parameter } from "../params/flat.ts";
 import { type Tensor, tidy } from "../tensor.ts";
 
 /** A closure: runs one forward pass and returns the loss (scalar, or `[P]` for P rows). */

@@ -6,7 +6,7 @@
  */
 
 import type { KernelSpec } from "../gpu/kernel.ts";
-import type { Parameter } from "../nn/parameter.ts";
+import type { Parameter } from "../params/flat.ts";
 import { ceilDiv, fold } from "../ops/_util.ts";
 import { RANDOM_WGSL } from "../ops/random.ts";
 import type { Tensor } from "../tensor.ts";

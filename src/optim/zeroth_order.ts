@@ -13,8 +13,7 @@
  * @module
  */
 
-import type { Parameter } from "../nn/parameter.ts";
-import type { FlatParameters } from "../nn/flat.ts";
+import type { FlatParameters, Parameter } from "../params/flat.ts";
 import { fill } from "../ops/elementwise.ts";
 import { formatShape, Tensor, tidy } from "../tensor.ts";
 import type { Evaluation, SamplerFn, StoredNoise } from "./_zo_kernels.ts";

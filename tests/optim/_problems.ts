@@ -4,8 +4,7 @@
 
 import type { KernelSpec } from "../../src/gpu/kernel.ts";
 import { ceilDiv, fold } from "../../src/ops/_util.ts";
-import type { FlatParameters } from "../../src/nn/flat.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { type FlatParameters, Parameter } from "../../src/params/flat.ts";
 
 const GRAD_WGSL = `
 struct Params { pOff: u32, n: u32, kind: u32 }

@@ -6,7 +6,7 @@
 //   restoration:  f(x) = mean (x_i − i/10)²,  n = 10, start ~ N(0, 1) (spec §1.15)
 
 import type { KernelSpec } from "../../src/gpu/kernel.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { Parameter } from "../../src/params/flat.ts";
 import { mseLoss } from "../../src/ops/loss.ts";
 import { Generator } from "../../src/rng.ts";
 import { Tensor, tensor } from "../../src/tensor.ts";

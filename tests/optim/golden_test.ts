@@ -1,7 +1,7 @@
 // Golden trajectories: every case of tests/golden/optimizers.json (20 steps of real PyTorch,
 // made by tests/golden/generate.py) replayed through our fused WGSL updates.
 
-import { Parameter } from "../../src/nn/parameter.ts";
+import { Parameter } from "../../src/params/flat.ts";
 import { Adam, AdamW } from "../../src/optim/adam.ts";
 import { Lion } from "../../src/optim/lion.ts";
 import type { Optimizer } from "../../src/optim/optimizer.ts";

@@ -2,8 +2,7 @@
 // option validation, zero readbacks.
 
 import { diffStats } from "../../src/gpu/stats.ts";
-import { FlatParameters } from "../../src/nn/flat.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { FlatParameters, Parameter } from "../../src/params/flat.ts";
 import { Adam, AdamW } from "../../src/optim/adam.ts";
 import { Lion } from "../../src/optim/lion.ts";
 import type { Optimizer, OptimizerStateDict } from "../../src/optim/optimizer.ts";

@@ -1,6 +1,5 @@
 import { diffStats } from "../../src/gpu/stats.ts";
-import { FlatParameters } from "../../src/nn/flat.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { FlatParameters, Parameter } from "../../src/params/flat.ts";
 import { RandomSearch, RandomShrinkingSearch } from "../../src/optim/random_search.ts";
 import { streamOf } from "../../src/optim/zeroth_order.ts";
 import { randomNormalAt, randomRademacherAt, randomUniformAt } from "../../src/rng.ts";

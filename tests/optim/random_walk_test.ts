@@ -1,7 +1,6 @@
 import type { KernelSpec } from "../../src/gpu/kernel.ts";
 import { diffStats } from "../../src/gpu/stats.ts";
-import { FlatParameters } from "../../src/nn/flat.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { FlatParameters, Parameter } from "../../src/params/flat.ts";
 import { RandomWalk, type RandomWalkOptions } from "../../src/optim/random_walk.ts";
 import { streamOf } from "../../src/optim/zeroth_order.ts";
 import { Generator, randomNormalAt, randomRademacherAt, randomUniformAt } from "../../src/rng.ts";

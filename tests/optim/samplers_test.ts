@@ -1,7 +1,7 @@
 // User-supplied samplers: a function fills each candidate's perturbation row on the GPU; the
 // optimizers use exactly those values (stored for the step) instead of built-in noise.
 
-import { Parameter } from "../../src/nn/parameter.ts";
+import { Parameter } from "../../src/params/flat.ts";
 import { fill } from "../../src/ops/elementwise.ts";
 import { fillUniform } from "../../src/ops/random.ts";
 import type { SamplerDraw, SamplerFn } from "../../src/optim/_zo_kernels.ts";

@@ -1,6 +1,5 @@
 import { diffStats } from "../../src/gpu/stats.ts";
-import { FlatParameters } from "../../src/nn/flat.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { FlatParameters, Parameter } from "../../src/params/flat.ts";
 import { SequentialSearch } from "../../src/optim/sequential_search.ts";
 import { tensor } from "../../src/tensor.ts";
 import { assert, gpu } from "../_util.ts";

@@ -1,5 +1,5 @@
 import { diffStats } from "../../src/gpu/stats.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
+import { Parameter } from "../../src/params/flat.ts";
 import { Adam } from "../../src/optim/adam.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { SPSA } from "../../src/optim/spsa.ts";

@@ -1,6 +1,5 @@
-import { FlatParameters } from "../../src/nn/flat.ts";
+import { FlatParameters, Parameter } from "../../src/params/flat.ts";
 import { Module } from "../../src/nn/module.ts";
-import { Parameter } from "../../src/nn/parameter.ts";
 import { mul } from "../../src/ops/elementwise.ts";
 import { type Tensor, tensor } from "../../src/tensor.ts";
 import { assert, assertNoLeak, gpu } from "../_util.ts";
