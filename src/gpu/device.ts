@@ -20,6 +20,7 @@ import {
   packParams,
   paramsByteSize,
   type ParamValues,
+  uniformLayout,
 } from "./kernel.ts";
 import { DerivedBuffers } from "./derived.ts";
 import { BufferPool } from "./pool.ts";
@@ -72,6 +73,9 @@ export const NO_ADAPTER_HELP: string =
   "No WebGPU adapter is available. Install a GPU driver, or on a " +
   "machine without a GPU install Mesa's software adapter (Debian/Ubuntu: " +
   "`apt-get install -y mesa-vulkan-drivers libvulkan1`) and set DENO_WEBGPU_BACKEND=vulkan";
+
+/** Where {@linkcode Gpu.dispatch} "packs" the values of a kernel without a uniform: none. */
+const NO_UNIFORM = new DataView(new ArrayBuffer(0));
 
 /** Bind groups kept for reuse (least recently used dropped first). */
 const MAX_BIND_GROUPS = 4096;
@@ -199,9 +203,12 @@ export class Gpu {
    * @param spec the entry point and its bindings.
    * @param constants values of the WGSL `override` constants.
    * @returns the cached pipeline and bind group layout.
-   * @throws {Error} if the device is lost or an earlier error is pending.
+   * @throws {Error} if the device is lost or an earlier error is pending, or the WGSL uniform
+   *   struct cannot be read (see {@linkcode uniformLayout}).
+   * @throws {TypeError} if `spec.params` is given and differs from the WGSL uniform struct.
    */
   kernel(spec: KernelSpec, constants?: Constants): CompiledKernel {
+    uniformLayout(spec); // reads and checks the layout once per spec object, even on a cache hit
     const key = kernelKey(spec, constants);
     const cached = this.#kernels.get(key);
     if (cached !== undefined) return cached;
@@ -235,8 +242,11 @@ export class Gpu {
    * Records one dispatch of `kernel` in the open compute pass.
    *
    * @param buffers storage buffers in binding order (bound whole).
-   * @param params values of the kernel's `Params` fields.
+   * @param params values of the fields of the kernel's WGSL uniform struct, by name; omit when
+   *   the kernel has no uniform.
    * @param groups workgroup counts `[x, y, z]`.
+   * @throws {TypeError} if the buffer count is wrong, a field is missing, or a value names no
+   *   field (see {@linkcode packParams}).
    */
   dispatch(
     kernel: CompiledKernel,
@@ -252,9 +262,12 @@ export class Gpu {
       );
     }
     let slot: UniformSlot | null = null;
-    if (spec.params !== undefined) {
-      slot = this.#uniforms.slot(paramsByteSize(spec));
+    const uniform = uniformLayout(spec);
+    if (uniform !== null) {
+      slot = this.#uniforms.slot(uniform.byteSize);
       packParams(spec, params ?? {}, slot.view, slot.offset);
+    } else if (params !== undefined) {
+      packParams(spec, params, NO_UNIFORM, 0); // throws for any key: there is no field
     }
     for (let i = 0; i < buffers.length; i++) {
       if (spec.storage[i] === "write") this.#derived.wrote(buffers[i]);

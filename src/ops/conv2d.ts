@@ -32,50 +32,18 @@ import { maxPool2d } from "./pool.ts";
 import code from "../../shaders/conv2d.wgsl" with { type: "text" };
 
 const FILE = "shaders/conv2d.wgsl";
-const PARAMS = {
-  batch: "u32",
-  cin: "u32",
-  h: "u32",
-  w: "u32",
-  cout: "u32",
-  ho: "u32",
-  wo: "u32",
-  kh: "u32",
-  kw: "u32",
-  stride: "u32",
-  pad: "u32",
-  xOff: "u32",
-  xStride: "u32",
-  wOff: "u32",
-  wStride: "u32",
-  pStride: "u32",
-  bOff: "u32",
-  bStride: "u32",
-  hasBias: "u32",
-  oOff: "u32",
-  oStride: "u32",
-  nb: "u32",
-  tilesX: "u32",
-  tilesY: "u32",
-  hp: "u32",
-  wp: "u32",
-  y0: "u32",
-  x0: "u32",
-} as const;
 
 const PACK: KernelSpec = {
   file: FILE,
   code,
   entryPoint: "pack_weights",
   storage: ["read", "write"],
-  params: PARAMS,
 };
 const DIRECT: KernelSpec = {
   file: FILE,
   code,
   entryPoint: "conv2d_direct",
   storage: ["read", "read", "read", "write"],
-  params: PARAMS,
 };
 const GEMM: KernelSpec = { ...DIRECT, entryPoint: "conv2d_gemm" };
 

@@ -34,20 +34,6 @@ function spec(entryPoint: string): KernelSpec {
     code,
     entryPoint,
     storage: ["read", "read", "read", "write"],
-    params: {
-      rows: "u32",
-      rowNumel: "u32",
-      aOff: "u32",
-      aStride: "u32",
-      bOff: "u32",
-      bStride: "u32",
-      cOff: "u32",
-      cStride: "u32",
-      oOff: "u32",
-      oStride: "u32",
-      alpha: "f32",
-      beta: "f32",
-    },
   };
 }
 

@@ -44,16 +44,6 @@ function spec(entryPoint: string): KernelSpec {
     code,
     entryPoint,
     storage: ["read", "read", "write"],
-    params: {
-      rows: "u32",
-      batch: "u32",
-      classes: "u32",
-      xOff: "u32",
-      xStride: "u32",
-      tOff: "u32",
-      tStride: "u32",
-      divisor: "f32",
-    },
   };
 }
 

@@ -41,30 +41,12 @@ export interface LinearOptions {
   variant?: KernelVariant;
 }
 
-const PARAMS = {
-  M: "u32",
-  N: "u32",
-  K: "u32",
-  tilesN: "u32",
-  tilesM: "u32",
-  aOff: "u32",
-  aStride: "u32",
-  bOff: "u32",
-  bStride: "u32",
-  biasOff: "u32",
-  biasStride: "u32",
-  oOff: "u32",
-  oStride: "u32",
-  hasBias: "u32",
-} as const;
-
 function spec(entryPoint: string): KernelSpec {
   return {
     file: "shaders/matmul.wgsl",
     code,
     entryPoint,
     storage: ["read", "read", "read", "write"],
-    params: PARAMS,
   };
 }
 

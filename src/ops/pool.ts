@@ -23,20 +23,6 @@ function spec(entryPoint: string): KernelSpec {
     code,
     entryPoint,
     storage: ["read", "write"],
-    params: {
-      planes: "u32",
-      h: "u32",
-      w: "u32",
-      ho: "u32",
-      wo: "u32",
-      runs: "u32",
-      pad: "u32",
-      xOff: "u32",
-      xStride: "u32",
-      oOff: "u32",
-      oStride: "u32",
-      relu: "u32",
-    },
   };
 }
 

@@ -102,20 +102,6 @@ function spec(entryPoint: string): KernelSpec {
     code,
     entryPoint,
     storage: ["write"],
-    params: {
-      rows: "u32",
-      rowNumel: "u32",
-      blocksPerRow: "u32",
-      off: "u32",
-      stride: "u32",
-      seed: "u32",
-      stream: "u32",
-      counter: "u32",
-      rowBase: "u32",
-      a: "f32",
-      b: "f32",
-      c: "f32",
-    },
   };
 }
 

@@ -41,28 +41,12 @@ const SPLIT_MAX_OUTPUTS = 16384;
 const MIN_CHUNK = 1024;
 const WG = 64;
 
-const PARAMS = {
-  outputs: "u32",
-  perRow: "u32",
-  inner: "u32",
-  len: "u32",
-  xOff: "u32",
-  rStride: "u32",
-  oStride: "u32",
-  kStride: "u32",
-  chunk: "u32",
-  splits: "u32",
-  divisor: "f32",
-  argIndex: "u32",
-} as const;
-
 function spec(entryPoint: string): KernelSpec {
   return {
     file: "shaders/reduce.wgsl",
     code,
     entryPoint,
     storage: ["read", "write"],
-    params: PARAMS,
   };
 }
 
