@@ -127,7 +127,7 @@ export { Sequential } from "./src/nn/sequential.ts";
 export { mnistCnn } from "./src/nn/models.ts";
 export { manualSeed } from "./src/nn/init.ts";
 
-// Optimizers
+// Optimizers: the shared base and its two kinds
 export {
   type BindOptions,
   type Closure,
@@ -138,41 +138,99 @@ export {
   type ParamStateDict,
   type Segment,
 } from "./src/optim/optimizer.ts";
-export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
-export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
-export { Lion, type LionOptions } from "./src/optim/lion.ts";
-export * from "./src/optim/lr_scheduler.ts";
-export { type Sampler } from "./src/optim/_zo_kernels.ts";
+export { FirstOrderOptimizer } from "./src/optim/first_order/first_order.ts";
 export {
-  type RowPlan,
-  type ZerothOrderBind,
-  ZerothOrderOptimizer,
-} from "./src/optim/zeroth_order.ts";
+  Population,
+  type PopulationBind,
+  PopulationOptimizer,
+} from "./src/optim/population/population_optimizer.ts";
+
+// The population protocol
+export {
+  layoutRows,
+  type Losses,
+  type MemberRows,
+  NO_ROWS,
+  type PopulationMember,
+  type RowBlock,
+  type RowNeeds,
+  rowsNeeded,
+  rowsOf,
+  splitRows,
+  sumNeeds,
+} from "./src/optim/population/protocol.ts";
+export { StateLayout } from "./src/optim/population/state_layout.ts";
+export {
+  type Sampler,
+  type SamplerDraw,
+  type SamplerFn,
+  type StoredNoise,
+} from "./src/optim/population/noise.ts";
+
+// First-order optimizers and schedulers
+export { SGD, type SGDOptions } from "./src/optim/first_order/sgd.ts";
+export { Adam, type AdamOptions, AdamW } from "./src/optim/first_order/adam.ts";
+export { Lion, type LionOptions } from "./src/optim/first_order/lion.ts";
+export * from "./src/optim/first_order/lr_scheduler.ts";
+
+// Zeroth-order estimators, searches and walks
+export type { EstimatorConfig } from "./src/optim/zeroth_order/_estimator.ts";
 export {
   RandomGrad,
   type RandomGradConfig,
   type RandomGradOptions,
-} from "./src/optim/random_grad.ts";
+} from "./src/optim/zeroth_order/random_grad.ts";
 export {
-  GradChain,
-  type GradChainOptions,
+  RandomBestGrad,
+  type RandomBestGradConfig,
+  type RandomBestGradOptions,
+} from "./src/optim/zeroth_order/random_best_grad.ts";
+export {
+  SPSA,
+  type SPSAConfig,
+  type SpsaFormula,
+  type SPSAOptions,
+} from "./src/optim/zeroth_order/spsa.ts";
+export type { SearchConfig } from "./src/optim/zeroth_order/_search.ts";
+export {
+  RandomSearch,
+  type RandomSearchOptions,
+  RandomShrinkingSearch,
+  type RandomShrinkingSearchOptions,
+} from "./src/optim/zeroth_order/random_search.ts";
+export { GridSearch, type GridSearchOptions } from "./src/optim/zeroth_order/grid_search.ts";
+export {
+  SequentialSearch,
+  type SequentialSearchOptions,
+} from "./src/optim/zeroth_order/sequential_search.ts";
+export {
+  RandomWalk,
+  type RandomWalkConfig,
+  type RandomWalkOptions,
+} from "./src/optim/zeroth_order/random_walk.ts";
+
+// Population composites
+export {
   type GradMode,
   type StepMode,
   UpdateToGrad,
   type UpdateToGradOptions,
-} from "./src/optim/grad_chain.ts";
+} from "./src/optim/population/update_to_grad.ts";
+export { GradChain, type GradChainOptions } from "./src/optim/population/grad_chain.ts";
 export {
   type CrossoverWeights,
   type SwarmInspection,
   SwarmOfOptimizers,
   type SwarmOptions,
-} from "./src/optim/swarm.ts";
+} from "./src/optim/population/swarm.ts";
+
+// Deprecated names of 0.1
 export {
-  RandomBestGrad,
-  type RandomBestGradConfig,
-  type RandomBestGradOptions,
-} from "./src/optim/random_best_grad.ts";
-export { SPSA, type SPSAConfig, type SpsaFormula, type SPSAOptions } from "./src/optim/spsa.ts";
+  type Evaluation,
+  type RowPlan,
+  type ZerothOrderBind,
+  ZerothOrderOptimizer,
+} from "./src/optim/deprecated.ts";
 
 // Data
 export { encodeIdx, gunzip, type IdxArray, type IdxType, parseIdx } from "./src/data/idx.ts";
@@ -191,18 +249,3 @@ export {
   MNIST_MEAN,
   MNIST_STD,
 } from "./src/data/loader.ts";
-export {
-  RandomWalk,
-  type RandomWalkConfig,
-  type RandomWalkOptions,
-} from "./src/optim/random_walk.ts";
-export type { SearchConfig } from "./src/optim/_search.ts";
-export {
-  RandomSearch,
-  type RandomSearchOptions,
-  RandomShrinkingSearch,
-  type RandomShrinkingSearchOptions,
-} from "./src/optim/random_search.ts";
-export { GridSearch, type GridSearchOptions } from "./src/optim/grid_search.ts";
-export { SequentialSearch, type SequentialSearchOptions } from "./src/optim/sequential_search.ts";
-export type { Evaluation, SamplerDraw, SamplerFn, StoredNoise } from "./src/optim/_zo_kernels.ts";

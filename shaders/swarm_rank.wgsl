@@ -1,8 +1,9 @@
 // swarm_rank.wgsl — SwarmOfOptimizers' ranking, aging and death, decided on the GPU from the
 // losses the members reported, so a swarm step never waits for the GPU.
 //
-// Swarm state (f32):  [0] best  [1] second  then per member i < n:
-//   age at 2 + i, streak at 2 + n + i, dead (0 or 1) at 2 + 2n + i
+// Swarm state (f32), laid out by TypeScript (the StateLayout in swarm.ts) and located by the
+// uniforms: best at bestAt, second at secondAt, and per member i < N its age at ageOff + i, its
+// bad streak at streakOff + i, its death flag (0 or 1) at deadOff + i.
 //
 //   best = argmin of the reported losses (a NaN or infinite loss never ranks best; ties go to
 //   the lower index), second = argmin of the others
@@ -29,6 +30,11 @@ struct Params {
   dieAfter: u32,
   original: u32,
   reportOff: u32,
+  bestAt: u32,
+  secondAt: u32,
+  ageOff: u32,
+  streakOff: u32,
+  deadOff: u32,
 }
 
 @group(0) @binding(0) var<storage, read> reports: array<f32>;
@@ -56,21 +62,21 @@ fn rank() {
   for (var i = 0u; i < N; i++) {
     if (i != best && rank_loss(i) < rank_loss(second)) { second = i; }
   }
-  state[0] = f32(best);
-  state[1] = f32(second);
+  state[p.bestAt] = f32(best);
+  state[p.secondAt] = f32(second);
   for (var i = 0u; i < N; i++) {
-    let age = state[2u + i] + 1.0;
+    let age = state[p.ageOff + i] + 1.0;
     let old = p.noOld == 0u && age > f32(p.oldSteps);
     var streak = 0.0;
-    if (old && i != best) { streak = state[2u + N + i] + 1.0; }
+    if (old && i != best) { streak = state[p.streakOff + i] + 1.0; }
     let dead = streak > f32(p.dieAfter);
-    state[2u + 2u * N + i] = select(0.0, 1.0, dead);
+    state[p.deadOff + i] = select(0.0, 1.0, dead);
     if (dead && p.original == 0u) {
-      state[2u + i] = 0.0;
-      state[2u + N + i] = 0.0;
+      state[p.ageOff + i] = 0.0;
+      state[p.streakOff + i] = 0.0;
     } else {
-      state[2u + i] = age;
-      state[2u + N + i] = streak;
+      state[p.ageOff + i] = age;
+      state[p.streakOff + i] = streak;
     }
   }
   report[p.reportOff] = reports[best];

@@ -14,7 +14,7 @@
 // Elements outside every tensor (alignment gaps) copy A.
 //
 // Bindings:
-//   0  state  storage, read        f32  swarm state (see swarm_rank.wgsl): best, second, dead flags
+//   0  state  storage, read        f32  swarm state (see swarm_rank.wgsl): member i's death flag at deadOff + i
 //   1  shapes   storage, read        u32  per tensor 8 words: offset, numel, ndim, dims[4] (outer first), 0
 //   2  rows   storage, read_write  f32  the parameter buffer; member i's row at homeOff + i·stride,
 //                                      the parent copies A at aOff and B at aOff + stride
@@ -31,7 +31,7 @@ override TENSORS: u32 = 1u;
 override PER: u32 = 16u;
 
 struct Params {
-  n: u32,
+  deadOff: u32,
   homeOff: u32,
   aOff: u32,
   stride: u32,
@@ -76,7 +76,7 @@ fn respawn(
   @builtin(num_workgroups) nwg: vec3u,
 ) {
   let i = wid.y;
-  if (state[2u + 2u * p.n + i] == 0.0) { return; }
+  if (state[p.deadOff + i] == 0.0) { return; }
   let first = (wid.x + wid.z * nwg.x) * PER * WG + lid.x;
   for (var e = 0u; e < PER; e++) {
     let j = first + e * WG;

@@ -2,7 +2,9 @@
 // loss buffer of one evaluation, so a step never waits for the GPU.
 //
 // Losses: the closure's output holds `perRow` values per evaluated row (1 for one mean loss
-// per row, B for per-example losses); row r starts at lossOff + (r - rowBase) * perRow.
+// per row, B for per-example losses); the row in slot s (its position among the evaluated
+// rows) starts at lossOff + s * perRow. The baseline is in slot baseSlot, candidate k in slot
+// candSlot + k (SPSA's pair i: candSlot + 2i and + 2i + 1).
 // Comparisons use mean(b) - mean(a) computed from per-example differences with compensated
 // (Neumaier) summation: a difference of two f32 losses within a factor 2 is exact, so the
 // sign is right even when the means differ by a few ulps. A NaN or infinite loss (tested on
@@ -14,8 +16,9 @@
 //   decide_spsa    SPSA: c_i = scale · (mean(+) − mean(−)) per ± pair (0 if either is bad);
 //                  report = min(mean(+), mean(−)) of the last pair
 //   decide_select  searches and walks: the best candidate m, accepted against the lowest
-//                  loss so far; writes state[stateOff..+3] = (lowest, chosen m or −1, worst w,
-//                  m); report = lowest (best so far) or mean(m) (flag REPORT_LOWEST)
+//                  loss so far; writes the select record at state[stateOff ..] (lowest, chosen
+//                  m or −1, worst w, m; offsets SELECT_* below); report = lowest (flag
+//                  REPORT_LOWEST) or mean(m)
 //
 // Bindings:
 //   0  losses  storage, read        f32  the closure's loss tensor
@@ -28,9 +31,8 @@
 struct Params {
   lossOff: u32,
   perRow: u32,
-  rowBase: u32,
-  baseRow: u32,
-  candRow: u32,
+  baseSlot: u32,
+  candSlot: u32,
   k: u32,
   flags: u32,
   coefOff: u32,
@@ -40,15 +42,22 @@ struct Params {
   scale: f32,
 }
 
-// Flags.
+// Flags (TypeScript reads these values: src/optim/population/decisions.ts).
 const STEP_OPPOSITE: u32 = 1u; // decide_grad, K = 1: a worse candidate gives +1 (else 0)
 const AVG_BEST: u32 = 2u; // decide_grad: average every good candidate
 const NEGATE_WORST: u32 = 4u; // decide_grad: no good candidate → +1 on the worst
-const BASELINE: u32 = 8u; // decide_select: baseRow was evaluated; it becomes the lowest
+const BASELINE: u32 = 8u; // decide_select: the baseline was evaluated; it becomes the lowest
 const TIES: u32 = 16u; // decide_select: a candidate equal to the lowest is accepted
 const REPORT_LOWEST: u32 = 32u; // decide_select: report the lowest loss, not the candidate's
 const REG: u32 = 64u; // decide_select: add state[regOff + k] (candidates) and state[regOff + K] (baseline)
 const TIE_BEST: u32 = 128u; // decide_grad: a candidate that ties the baseline may be the best (RandomGrad)
+
+// The select record decide_select writes at state[stateOff ..] (TypeScript reads the offsets).
+const SELECT_LOWEST: u32 = 0u; // lowest loss so far
+const SELECT_CHOSEN: u32 = 1u; // accepted candidate, or -1
+const SELECT_WORST: u32 = 2u; // worst candidate
+const SELECT_BEST: u32 = 3u; // best candidate, accepted or not
+const SELECT_FLOATS: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> losses: array<f32>;
 @group(0) @binding(1) var<storage, read_write> state: array<f32>;
@@ -63,8 +72,9 @@ fn has(flag: u32) -> bool {
   return (p.flags & flag) != 0u;
 }
 
-fn at(r: u32, i: u32) -> f32 {
-  return losses[p.lossOff + (r - p.rowBase) * p.perRow + i];
+// Example i of the row in slot s.
+fn at(s: u32, i: u32) -> f32 {
+  return losses[p.lossOff + s * p.perRow + i];
 }
 
 // Neumaier step: (sum, compensation) += v.
@@ -102,7 +112,7 @@ fn worse(a: u32, b: u32) -> bool {
 
 @compute @workgroup_size(1)
 fn decide_grad() {
-  let base = p.baseRow;
+  let base = p.baseSlot;
   var maxInc = 0.0;
   var maxDec = 0.0;
   var worst = -1;
@@ -112,7 +122,7 @@ fn decide_grad() {
     state[p.coefOff + k] = 0.0;
   }
   for (var k = 0u; k < p.k; k++) {
-    let r = p.candRow + k;
+    let r = p.candSlot + k;
     if (worse(base, r)) {
       var inc = row_diff(base, r);
       if (is_bad(row_mean(r))) { inc = 3.0e38; }
@@ -138,14 +148,14 @@ fn decide_grad() {
   if (nGood == 0u && worst >= 0 && (has(NEGATE_WORST) || has(STEP_OPPOSITE))) {
     state[p.coefOff + u32(worst)] = 1.0;
   }
-  report[p.reportOff] = row_mean(p.candRow + p.k - 1u);
+  report[p.reportOff] = row_mean(p.candSlot + p.k - 1u);
 }
 
 @compute @workgroup_size(1)
 fn decide_spsa() {
   var last = 0.0;
   for (var i = 0u; i < p.k; i++) {
-    let plus = p.candRow + 2u * i;
+    let plus = p.candSlot + 2u * i;
     let minus = plus + 1u;
     let lp = row_mean(plus);
     let lm = row_mean(minus);
@@ -166,14 +176,14 @@ fn reg(k: u32) -> f32 {
 
 @compute @workgroup_size(1)
 fn decide_select() {
-  var lowest = state[p.stateOff];
-  if (has(BASELINE)) { lowest = row_mean(p.baseRow) + reg(p.k); }
+  var lowest = state[p.stateOff + SELECT_LOWEST];
+  if (has(BASELINE)) { lowest = row_mean(p.baseSlot) + reg(p.k); }
   var m = -1;
   var lm = 0.0;
   var w = -1;
   var lw = 0.0;
   for (var k = 0u; k < p.k; k++) {
-    let l = row_mean(p.candRow + k) + reg(k);
+    let l = row_mean(p.candSlot + k) + reg(k);
     if (!is_bad(l) && (m < 0 || l < lm)) { m = i32(k); lm = l; }
     let lv = select(l, 3.0e38, is_bad(l));
     if (w < 0 || lv > lw) { w = i32(k); lw = lv; }
@@ -182,19 +192,19 @@ fn decide_select() {
   if (m >= 0) {
     // With one candidate and a baseline, compare through per-example differences.
     var d = lm - lowest;
-    if (has(BASELINE) && !has(REG)) { d = row_diff(p.baseRow, p.candRow + u32(m)); }
+    if (has(BASELINE) && !has(REG)) { d = row_diff(p.baseSlot, p.candSlot + u32(m)); }
     let better = is_bad(lowest) || d < 0.0 || (has(TIES) && d == 0.0);
     if (better) { chosen = m; lowest = lm; }
   }
-  state[p.stateOff] = lowest;
-  state[p.stateOff + 1u] = f32(chosen);
-  state[p.stateOff + 2u] = f32(w);
-  state[p.stateOff + 3u] = f32(m);
+  state[p.stateOff + SELECT_LOWEST] = lowest;
+  state[p.stateOff + SELECT_CHOSEN] = f32(chosen);
+  state[p.stateOff + SELECT_WORST] = f32(w);
+  state[p.stateOff + SELECT_BEST] = f32(m);
   if (has(REPORT_LOWEST)) {
     report[p.reportOff] = lowest;
   } else if (m >= 0) {
     report[p.reportOff] = lm;
   } else {
-    report[p.reportOff] = row_mean(p.candRow);
+    report[p.reportOff] = row_mean(p.candSlot);
   }
 }

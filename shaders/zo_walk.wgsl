@@ -38,6 +38,7 @@
 override WG: u32 = 64u;
 const RWG: u32 = 64u;
 
+// Flags (TypeScript reads these values: src/optim/zeroth_order/random_walk.ts).
 const MOVE_OPPOSITE: u32 = 1u;
 const PROPAGATE: u32 = 2u;
 

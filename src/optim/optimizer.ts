@@ -1,19 +1,21 @@
 /**
- * The torch.optim contract in TypeScript: param groups with mutable options, `zeroGrad()`,
- * `step(closure?)`, `stateDict()` / `loadStateDict()`.
+ * `Optimizer`: the torch.optim contract in TypeScript, shared by every optimizer of the
+ * library — param groups with mutable options, `zeroGrad()`, `step(closure?)`,
+ * `stateDict()` / `loadStateDict()` — and the population protocol every optimizer implements
+ * (`population/protocol.ts`), so that composites drive any optimizer the same way.
  *
- * Parameters, gradients and optimizer state live in flat GPU buffers; an update is one fused
- * dispatch per run of adjacent parameters that share options (usually one run for the whole
- * model). Nothing here reads from the GPU except {@linkcode Optimizer.stateDict}.
+ * Two kinds derive from it: first-order optimizers (`first_order/first_order.ts`: a fused
+ * update from the gradients) and population optimizers (`population/population_optimizer.ts`:
+ * ask/tell over parameter rows). Nothing here reads from the GPU except
+ * {@linkcode Optimizer.stateDict}.
  *
  * @module
  */
 
 import type { Gpu } from "../gpu/device.ts";
-import type { KernelSpec, ParamValues } from "../gpu/kernel.ts";
-import { ceilDiv, fold } from "../ops/_util.ts";
 import { FlatParameters, type Parameter } from "../params/flat.ts";
-import { type Tensor, tidy } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
+import type { Losses, MemberRows, PopulationMember, RowNeeds } from "./population/protocol.ts";
 
 /** A closure: runs one forward pass and returns the loss (scalar, or `[P]` for P rows). */
 export type Closure = () => Tensor;
@@ -49,7 +51,8 @@ export interface OptimizerStateDict {
 }
 
 /**
- * A run of adjacent parameters updated by one dispatch (see `Optimizer.segments`).
+ * A run of adjacent parameters sharing a param group (see `Optimizer.segments`): one dispatch
+ * of an update or a perturbation covers it.
  *
  * @internal
  */
@@ -65,10 +68,11 @@ export interface Segment<O> {
 }
 
 /**
- * Base class of every optimizer. Subclasses declare their defaults, validate options and
- * encode the update; this class owns groups, gradients bookkeeping and state.
+ * Base class of every optimizer: it owns the param groups, the gradient bookkeeping and the
+ * checkpoint format; subclasses declare their defaults, validate options and implement
+ * `step` and the population protocol ({@linkcode PopulationMember}).
  */
-export abstract class Optimizer<O extends object> {
+export abstract class Optimizer<O extends object> implements PopulationMember {
   /** Options used for groups that do not override them. */
   readonly defaults: Readonly<O>;
   /** The param groups; their option values may be changed between steps. */
@@ -79,8 +83,8 @@ export abstract class Optimizer<O extends object> {
   row: number;
   /** Per-parameter counters (`step`, ...), created when a parameter first gets a gradient. */
   protected readonly paramState: Map<Parameter, Record<string, number>> = new Map();
-  readonly #buffers = new Map<string, GPUBuffer>();
-  readonly #name: string;
+  /** The optimizer's name, for error messages. */
+  protected readonly name: string;
 
   /**
    * Builds the param groups over one model's flat parameter buffer.
@@ -95,7 +99,7 @@ export abstract class Optimizer<O extends object> {
    * @throws {RangeError} for an invalid row or option value.
    */
   constructor(name: string, params: ParamsInput<O>, defaults: O, options: BindOptions = {}) {
-    this.#name = name;
+    this.name = name;
     this.defaults = Object.freeze({ ...defaults });
     const groups = normaliseGroups(name, params);
     const all = groups.flatMap((g) => g.params);
@@ -115,10 +119,15 @@ export abstract class Optimizer<O extends object> {
    * @throws {Error} once the optimizer has state: state belongs to a row.
    */
   bindRow(row: number): void {
-    if (this.paramState.size > 0 || this.#buffers.size > 0) {
-      throw new Error(`${this.#name}: cannot move to another row once it has state`);
+    if (this.hasState()) {
+      throw new Error(`${this.name}: cannot move to another row once it has state`);
     }
     this.row = row;
+  }
+
+  /** Whether the optimizer holds state that belongs to its row. */
+  protected hasState(): boolean {
+    return this.paramState.size > 0;
   }
 
   /** The device. */
@@ -136,10 +145,10 @@ export abstract class Optimizer<O extends object> {
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     for (const p of group.params) {
       if (seen.has(p)) {
-        throw new TypeError(`${this.#name}: a parameter appears in more than one param group`);
+        throw new TypeError(`${this.name}: a parameter appears in more than one param group`);
       }
       if (p.flat !== this.flat) {
-        throw new TypeError(`${this.#name}: all parameters must belong to the same model`);
+        throw new TypeError(`${this.name}: all parameters must belong to the same model`);
       }
       seen.add(p);
     }
@@ -150,9 +159,6 @@ export abstract class Optimizer<O extends object> {
 
   /** Checks a group's options. @throws {RangeError} naming the option and value. */
   protected abstract validate(group: ParamGroup<O>): void;
-
-  /** Encodes the update of every parameter that has a gradient. */
-  protected abstract update(): void;
 
   /**
    * Clears the gradients of this optimizer's parameters in its row. By default this is
@@ -174,15 +180,30 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * Runs `closure` (if given, inside {@linkcode tidy}), then updates the parameters.
+   * One optimization step.
    *
-   * @returns the closure's loss as a GPU tensor (no readback), or undefined without closure.
+   * @param closure runs a forward pass and returns the loss; optional for first-order
+   *   optimizers, required when {@linkcode requiresClosure}.
+   * @returns the loss as a GPU tensor (no readback), or undefined when nothing was evaluated.
    */
-  step(closure?: Closure): Tensor | undefined {
-    const loss = closure === undefined ? undefined : tidy(closure);
-    this.update();
-    return loss;
-  }
+  abstract step(closure?: Closure): Tensor | undefined;
+
+  // The population protocol (see population/protocol.ts).
+
+  /** Whether a step evaluates parameter rows, so that `step()` needs a closure. */
+  abstract get requiresClosure(): boolean;
+
+  /** The rows one step needs besides the home row. */
+  abstract rowNeeds(): RowNeeds;
+
+  /**
+   * Records the writes of this step's candidates.
+   * @returns the rows to evaluate.
+   */
+  abstract propose(rows: MemberRows): readonly number[];
+
+  /** Records what follows the evaluation of the rows {@linkcode propose} asked for. */
+  abstract accept(losses: Losses | null, rows: MemberRows, report: Tensor): void;
 
   /**
    * Runs of adjacent parameters that share a group and a `key` (e.g. the step count), ready
@@ -221,51 +242,25 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * Dispatches a fused update kernel over one segment. Bindings: gradient row, parameter row,
-   * then `state` buffers; `values` adds to the offsets `pOff`, `gOff`, `sOff` and `count`.
+   * Per-parameter state kept in row-length buffers, by name (read once each); default none.
+   * {@linkcode stateDict} slices them per parameter.
    */
-  protected dispatchSegment(
-    spec: KernelSpec,
-    segment: Segment<O>,
-    state: GPUBuffer[],
-    values: ParamValues,
-  ): void {
-    const rowStart = this.row * this.flat.stride + segment.start;
-    const count = segment.end - segment.start;
-    this.gpu.dispatch(
-      this.gpu.kernel(spec, { WG: UPDATE_WG }),
-      [this.flat.gradBuffer, this.flat.buffer, ...state],
-      { pOff: rowStart, gOff: rowStart, sOff: segment.start, count, ...values },
-      fold(ceilDiv(count, UPDATE_WG)),
-    );
+  protected stateRows(): Promise<Map<string, Float32Array>> {
+    return Promise.resolve(new Map());
   }
 
-  /** A named state buffer of one row's length (zero-filled on first use). */
-  protected buffer(name: string): GPUBuffer {
-    let buffer = this.#buffers.get(name);
-    if (buffer === undefined) {
-      buffer = this.gpu.pool.acquire(this.flat.stride * 4, `${this.#name} ${name}`);
-      this.gpu.write(buffer, 0, new Float32Array(this.flat.stride));
-      this.#buffers.set(name, buffer);
-    }
-    return buffer;
+  /**
+   * Restores one parameter's slice of a row-length state buffer ({@linkcode stateRows}).
+   *
+   * @throws {TypeError} by default: an optimizer without such state has no field to restore.
+   */
+  protected loadStateRow(field: string, _param: Parameter, _values: Float32Array): void {
+    throw new TypeError(`${this.name}.loadStateDict: unexpected per-parameter state "${field}"`);
   }
-
-  /** Names of the per-parameter state buffers saved in {@linkcode stateDict}. */
-  protected abstract stateBuffers(): string[];
 
   /** Reads every state buffer once and packs a torch-shaped checkpoint. */
   async stateDict(): Promise<OptimizerStateDict> {
-    const names = this.stateBuffers().filter((n) => this.#buffers.has(n));
-    const rows = new Map<string, Float32Array>();
-    for (const name of names) {
-      rows.set(
-        name,
-        new Float32Array(
-          await this.gpu.readBuffer(this.#buffers.get(name)!, 0, this.flat.stride * 4),
-        ),
-      );
-    }
+    const rows = await this.stateRows();
     const state: Record<number, ParamStateDict> = {};
     const paramGroups: OptimizerStateDict["paramGroups"] = [];
     let index = 0;
@@ -301,7 +296,7 @@ export abstract class Optimizer<O extends object> {
    * @throws {TypeError} if the groups or parameter sizes do not match.
    */
   loadStateDict(dict: OptimizerStateDict): void {
-    const name = this.#name;
+    const name = this.name;
     if (dict.paramGroups.length !== this.paramGroups.length) {
       throw new TypeError(
         `${name}.loadStateDict: ${dict.paramGroups.length} param groups, expected ${this.paramGroups.length}`,
@@ -338,17 +333,15 @@ export abstract class Optimizer<O extends object> {
       const counters: Record<string, number> = {};
       for (const [field, value] of Object.entries(entry)) {
         if (typeof value === "number") counters[field] = value;
-        else this.gpu.write(this.buffer(field), p.offset * 4, Float32Array.from(value));
+        else this.loadStateRow(field, p, Float32Array.from(value));
       }
       this.paramState.set(p, counters);
     }
     this.loadExtraState(dict.extra);
   }
 
-  /** Returns the state buffers to the pool. */
+  /** Returns the optimizer's GPU state to the pool. */
   dispose(): void {
-    for (const buffer of this.#buffers.values()) this.gpu.pool.release(buffer);
-    this.#buffers.clear();
     this.paramState.clear();
   }
 }
@@ -366,8 +359,6 @@ function cloneOptions(options: object, plain = false): Record<string, unknown> {
   }
   return out;
 }
-
-const UPDATE_WG = 64;
 
 function alignUp(n: number): number {
   return Math.ceil(n / 4) * 4;

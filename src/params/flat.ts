@@ -304,15 +304,41 @@ export class FlatParameters {
   /** The values of one row as one vector of {@linkcode size} elements, in parameter order. */
   async readRow(row = 0): Promise<Float32Array> {
     this.checkRow(row);
-    const bytes = await this.gpu.readBuffer(this.#buffer, row * this.stride * 4, this.stride * 4);
-    const padded = new Float32Array(bytes);
-    const out = new Float32Array(this.size);
-    let at = 0;
-    for (const p of this.params) {
-      out.set(padded.subarray(p.offset, p.offset + p.numel), at);
-      at += p.numel;
+    return (await this.readRows(row, 1))[0];
+  }
+
+  /**
+   * The values of `count` consecutive rows from `first` (one readback), each as one vector of
+   * {@linkcode size} elements in parameter order.
+   *
+   * @throws {RangeError} if the rows leave the buffer.
+   */
+  async readRows(first: number, count: number): Promise<Float32Array[]> {
+    if (
+      !Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0 ||
+      first + count > this.#rows
+    ) {
+      throw new RangeError(
+        `rows must fit in [0, ${this.#rows}), received first ${first}, count ${count}`,
+      );
     }
-    return out;
+    if (count === 0) return [];
+    const bytes = await this.gpu.readBuffer(
+      this.#buffer,
+      first * this.stride * 4,
+      count * this.stride * 4,
+    );
+    const all = new Float32Array(bytes);
+    return Array.from({ length: count }, (_, r) => {
+      const padded = all.subarray(r * this.stride, (r + 1) * this.stride);
+      const out = new Float32Array(this.size);
+      let at = 0;
+      for (const p of this.params) {
+        out.set(padded.subarray(p.offset, p.offset + p.numel), at);
+        at += p.numel;
+      }
+      return out;
+    });
   }
 
   /**

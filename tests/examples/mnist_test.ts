@@ -3,7 +3,7 @@
 
 import { loadMnist, makeOptimizer, train, type TrainConfig } from "../../examples/_train.ts";
 import { mnistCnn } from "../../src/nn/models.ts";
-import { SwarmOfOptimizers } from "../../src/optim/swarm.ts";
+import { SwarmOfOptimizers } from "../../src/optim/population/swarm.ts";
 import { parseConfig } from "../../examples/mnist.ts";
 import { assert, gpu } from "../_util.ts";
 

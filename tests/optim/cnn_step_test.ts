@@ -2,8 +2,8 @@ import { diffStats } from "../../src/gpu/stats.ts";
 import { manualSeed } from "../../src/nn/init.ts";
 import { mnistCnn } from "../../src/nn/models.ts";
 import { crossEntropy } from "../../src/ops/loss.ts";
-import { AdamW } from "../../src/optim/adam.ts";
-import { RandomGrad } from "../../src/optim/random_grad.ts";
+import { AdamW } from "../../src/optim/first_order/adam.ts";
+import { RandomGrad } from "../../src/optim/zeroth_order/random_grad.ts";
 import { tensor, tidy } from "../../src/tensor.ts";
 import { assert, gpu, uniformData } from "../_util.ts";
 
