@@ -166,6 +166,7 @@ export abstract class Optimizer<O extends object> implements PopulationMember {
    * With `setToNone: false` the gradients become zeros and stay present.
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
+    if (this.row >= this.flat.rows) return; // a row not made yet (a swarm member) has no gradient
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (options.setToNone === false) {

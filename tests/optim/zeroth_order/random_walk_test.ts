@@ -343,7 +343,7 @@ for (const [problem, { bestOf = 1, ...hyper }, evals, factor] of BUDGETS) {
 }
 
 const MIN_SPEC: KernelSpec = {
-  file: "tests/optim/random_walk_test.ts",
+  file: "tests/optim/zeroth_order/random_walk_test.ts",
   code: `
 struct Params { off: u32, n: u32 }
 @group(0) @binding(0) var<storage, read> losses: array<f32>;
