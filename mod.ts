@@ -83,6 +83,7 @@ export { linear, type LinearOptions, matmul, type MatmulOptions } from "./src/op
 export { conv2d, type Conv2dOptions } from "./src/ops/conv2d.ts";
 export { avgPool2d, maxPool2d, type MaxPool2dOptions, type Pool2dOptions } from "./src/ops/pool.ts";
 export { argmax, max, mean, type ReduceOptions, sum } from "./src/ops/reduce.ts";
+export { sumSquares } from "./src/ops/norm.ts";
 export {
   accuracyCount,
   crossEntropy,
@@ -171,6 +172,7 @@ export {
 export { SGD, type SGDOptions } from "./src/optim/first_order/sgd.ts";
 export { Adam, type AdamOptions, AdamW } from "./src/optim/first_order/adam.ts";
 export { Lion, type LionOptions } from "./src/optim/first_order/lion.ts";
+export { ClipUp, type ClipUpOptions } from "./src/optim/first_order/clipup.ts";
 export * from "./src/optim/first_order/lr_scheduler.ts";
 
 // Zeroth-order estimators, searches and walks
@@ -208,6 +210,31 @@ export {
   type RandomWalkConfig,
   type RandomWalkOptions,
 } from "./src/optim/zeroth_order/random_walk.ts";
+
+// Evolution strategies
+export { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./src/optim/es/_es.ts";
+export { OpenAIES, type OpenAIESOptions } from "./src/optim/es/openai_es.ts";
+export { PGPE, type PGPEOptions } from "./src/optim/es/pgpe.ts";
+export { SNES, type SNESOptions } from "./src/optim/es/snes.ts";
+export {
+  type SepCMAConstants,
+  sepCmaConstants,
+  SepCMAES,
+  type SepCMAESOptions,
+} from "./src/optim/es/sep_cma_es.ts";
+export {
+  type CMAConstants,
+  cmaConstants,
+  CMAES,
+  CMAES_MAX_DIMENSION,
+  type CMAESOptions,
+} from "./src/optim/es/cma_es.ts";
+export {
+  centeredRanks,
+  type CmaWeights,
+  cmaWeights,
+  nesUtilities,
+} from "./src/optim/es/utilities.ts";
 
 // Population composites
 export {

@@ -55,13 +55,18 @@ export class EvaluatedLosses implements Losses {
   readonly tensor: Tensor;
   readonly perRow: number;
   readonly rows: readonly number[];
+  readonly host?: Float32Array;
   readonly #slots: Map<number, number>;
 
-  /** @param rows the evaluated rows in slot order (as planned). */
-  constructor(tensor: Tensor, perRow: number, rows: readonly number[]) {
+  /**
+   * @param rows the evaluated rows in slot order (as planned).
+   * @param host the same losses on the host, when they came from there.
+   */
+  constructor(tensor: Tensor, perRow: number, rows: readonly number[], host?: Float32Array) {
     this.tensor = tensor;
     this.perRow = perRow;
     this.rows = rows;
+    this.host = host;
     this.#slots = new Map(rows.map((r, s) => [r, s]));
   }
 

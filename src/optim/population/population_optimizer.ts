@@ -61,12 +61,17 @@ export class Population {
   readonly size: number;
   readonly #flat: FlatParameters;
   readonly #start: number;
+  readonly #host: readonly Float32Array[] | null;
 
-  /** @internal Built by `ask()`. */
-  constructor(flat: FlatParameters, plan: EvaluationPlan) {
+  /**
+   * @internal Built by `ask()`.
+   * @param host the rows' values when the optimizer made them on the host (no readback then).
+   */
+  constructor(flat: FlatParameters, plan: EvaluationPlan, host: readonly Float32Array[] | null) {
     this.#flat = flat;
     this.#start = plan.start;
     this.size = plan.count;
+    this.#host = host;
   }
 
   /** Elements per row of {@linkcode rows}: the parameter count N plus alignment gaps. */
@@ -93,10 +98,12 @@ export class Population {
   }
 
   /**
-   * Reads the rows to the host (one readback): P vectors of N values, parameters in model
-   * order without the gaps — what a host objective evaluates.
+   * The rows on the host: P vectors of N values, parameters in model order without the gaps —
+   * what a host objective evaluates. One readback, or none when the optimizer computed the rows
+   * on the host (CMAES).
    */
   read(): Promise<Float32Array[]> {
+    if (this.#host !== null) return Promise.resolve(this.#host.map((r) => r.slice()));
     return this.#flat.readRows(this.#start, this.size);
   }
 }
@@ -199,7 +206,7 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
       pending = {
         rows,
         plan,
-        population: new Population(this.flat, plan),
+        population: new Population(this.flat, plan, this.hostRows(plan.rows)),
         previous: this.flat.active,
       };
       this.#pending = pending;
@@ -231,16 +238,24 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
     }
     const count = pending.plan.count;
     let loss: Tensor | null = null;
+    let host: Float32Array | undefined;
     let owned = false;
     if (count === 0) {
       if (losses !== undefined && !(isArrayLike(losses) && losses.length === 0)) {
         throw new TypeError(`${this.name}.tell: no rows were asked for, so no losses are expected`);
       }
     } else if (losses instanceof Tensor) {
+      if (this.needsHostLosses) {
+        throw new TypeError(
+          `${this.name}.tell: this optimizer ranks on the host; tell the losses as numbers ` +
+            "(or use stepAsync, which reads them back)",
+        );
+      }
       lossesPerRow(losses, count, `${this.name}.tell: ${count} rows were asked for; expected`);
       loss = losses;
     } else {
-      loss = hostLosses(this.name, losses, count, this.gpu);
+      host = hostValues(this.name, losses, count);
+      loss = tensor(host, [count], { gpu: this.gpu });
       owned = true;
     }
     this.#pending = null;
@@ -250,7 +265,7 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
     try {
       const evaluated = loss === null
         ? null
-        : new EvaluatedLosses(loss, loss.numel / count, pending.plan.rows);
+        : new EvaluatedLosses(loss, loss.numel / count, pending.plan.rows, host);
       this.#midStep = !this.endRound(evaluated, pending.rows, report);
     } finally {
       if (owned) loss!.dispose();
@@ -271,6 +286,12 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
    *   loss of the wrong size; the step can then be taken again.
    */
   override step(closure?: Closure): Tensor {
+    if (this.needsHostLosses) {
+      throw new TypeError(
+        `${this.name}.step: this optimizer ranks on the host and reads the losses back; ` +
+          "use `await opt.stepAsync(closure)`",
+      );
+    }
     for (;;) {
       const population = this.ask();
       let loss: Tensor | undefined;
@@ -298,6 +319,67 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
       if (!this.#midStep) return report;
       report.dispose();
     }
+  }
+
+  /**
+   * One step that reads the losses back to the host (one readback of P values per
+   * evaluation): for optimizers that rank on the host ({@linkcode needsHostLosses}), and usable
+   * with any other. Per-example losses (`[P, B]`) are averaged per row in float64.
+   *
+   * @returns the loss this optimizer reports, as a one-element GPU tensor.
+   * @throws {TypeError} as {@linkcode step}.
+   */
+  async stepAsync(closure?: Closure): Promise<Tensor> {
+    await this.prepare();
+    for (;;) {
+      const population = this.ask();
+      let host: Float32Array | undefined;
+      if (population.size > 0) {
+        let loss: Tensor | undefined;
+        try {
+          if (closure === undefined) throw new TypeError(`${this.name}.step needs a closure`);
+          loss = tidy(closure);
+          const per = lossesPerRow(
+            loss,
+            population.size,
+            `The closure evaluated ${population.size} rows and must return`,
+          );
+          host = rowMeans(await loss.read(), per);
+        } catch (error) {
+          this.#deactivate(this.#pending!);
+          throw error;
+        } finally {
+          loss?.dispose();
+        }
+      }
+      const report = this.tell(host);
+      if (!this.#midStep) return report;
+      report.dispose();
+    }
+  }
+
+  /**
+   * Whether `tell` needs the losses on the host (as numbers): true for optimizers that rank
+   * on the host. Default false: the GPU ranks.
+   */
+  protected get needsHostLosses(): boolean {
+    return false;
+  }
+
+  /**
+   * Work an async driver (`stepAsync`, `minimize`) awaits before asking: e.g. reading the
+   * starting point to the host. Default: nothing.
+   */
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * The asked rows' values when the optimizer made them on the host, so `Population.read()`
+   * needs no readback; null by default.
+   */
+  protected hostRows(_rows: readonly number[]): readonly Float32Array[] | null {
+    return null;
   }
 
   /**
@@ -338,12 +420,17 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
     return new StateLayout({});
   }
 
-  /** Small f32 state on the GPU, laid out by {@linkcode stateLayout}, zero-filled. */
+  /** The values of a new state record (default: zeros). */
+  protected initialState(floats: number): Float32Array {
+    return new Float32Array(floats);
+  }
+
+  /** Small f32 state on the GPU, laid out by {@linkcode stateLayout}, from {@linkcode initialState}. */
   protected get state(): GPUBuffer {
     if (this.#state === null) {
       const floats = this.#stateFloats = this.stateLayout().floats;
       this.#state = this.gpu.pool.acquire(floats * 4, `${this.name} state`);
-      this.gpu.write(this.#state, 0, new Float32Array(floats));
+      this.gpu.write(this.#state, 0, this.initialState(floats));
     }
     return this.#state;
   }
@@ -444,21 +531,27 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
   }
 }
 
+/** The mean of each row of `perRow` values, summed in float64. */
+function rowMeans(values: Float32Array, perRow: number): Float32Array {
+  const out = new Float32Array(values.length / perRow);
+  for (let r = 0; r < out.length; r++) {
+    let sum = 0;
+    for (let i = 0; i < perRow; i++) sum += values[r * perRow + i];
+    out[r] = sum / perRow;
+  }
+  return out;
+}
+
 function isArrayLike(value: unknown): value is ArrayLike<unknown> {
   return typeof value === "object" && value !== null && "length" in value &&
     typeof (value as { length: unknown }).length === "number";
 }
 
 /**
- * Host losses as a `[count]` GPU tensor.
+ * Host losses as float32 values.
  * @throws {TypeError} unless `losses` holds `count` numbers.
  */
-function hostLosses(
-  name: string,
-  losses: unknown,
-  count: number,
-  gpu: Optimizer<object>["gpu"],
-): Tensor {
+function hostValues(name: string, losses: unknown, count: number): Float32Array {
   if (!isArrayLike(losses)) {
     throw new TypeError(
       `${name}.tell: expected ${count} losses (a Tensor or numbers), received ${losses}`,
@@ -477,5 +570,5 @@ function hostLosses(
     }
     values[i] = v;
   }
-  return tensor(values, [count], { gpu });
+  return values;
 }

@@ -82,6 +82,8 @@ export interface Losses {
   readonly perRow: number;
   /** The evaluated rows, in slot order. */
   readonly rows: readonly number[];
+  /** The losses as the host gave them (one per row, slot order), when told from the host. */
+  readonly host?: Float32Array;
   /**
    * The position of `row` among the evaluated rows.
    * @throws {RangeError} if `row` was not evaluated.
