@@ -4,8 +4,9 @@
 //   row_means:  means[k] = mean of the perRow values of slot candSlot + k  (compensated sum)
 //   utilities:  r_k = #{j : key_j < key_k, or key_j == key_k and j < k}   key = mean, or +3e38
 //               when the mean is NaN or ±∞ (bad candidates rank last, in index order)
-//               util[k] = table[r_k]; best = the k of rank 0; report = mean of the finite means
-//               (NaN when none is finite)
+//               util[k] = table[r_k], or with `raw` the negated mean loss −mean_k (a bad
+//               candidate gets −(the highest finite mean)); best = the k of rank 0;
+//               report = mean of the finite means (NaN when none is finite)
 //
 // Offsets into `state` come from the strategy's StateLayout (TypeScript).
 //
@@ -30,6 +31,7 @@ struct Params {
   utilOff: u32,
   bestAt: u32,
   reportOff: u32,
+  raw: u32,
 }
 
 @group(0) @binding(0) var<storage, read> losses: array<f32>;
@@ -74,7 +76,17 @@ fn utilities(@builtin(global_invocation_id) gid: vec3u) {
     let other = key(j);
     if (other < own || (other == own && j < k)) { rank += 1u; }
   }
-  state[p.utilOff + k] = table[rank];
+  if (p.raw != 0u) {
+    var worst = 0.0;
+    for (var j = 0u; j < P; j++) {
+      let v = state[p.meansOff + j];
+      if (!is_bad(v) && (j == 0u || v > worst)) { worst = v; }
+    }
+    let v = state[p.meansOff + k];
+    state[p.utilOff + k] = -select(v, worst, is_bad(v));
+  } else {
+    state[p.utilOff + k] = table[rank];
+  }
   if (rank == 0u) { state[p.bestAt] = f32(k); }
   if (k == 0u) {
     var sum = 0.0;

@@ -393,3 +393,10 @@ export function checkUnit(optimizer: string, option: string, value: unknown): vo
     throw new RangeError(`${optimizer}: ${option} must be in [0, 1), received ${value}`);
   }
 }
+
+/** @throws {RangeError} unless `value` is finite and > 0. */
+export function checkPositive(optimizer: string, option: string, value: unknown): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${optimizer}: ${option} must be > 0, received ${value}`);
+  }
+}

@@ -99,6 +99,11 @@ export abstract class EvolutionStrategy<F extends string = never>
   /** The utility of each rank (0 = the lowest loss), length P. */
   protected abstract utilityTable(): Float32Array;
 
+  /** Whether the utilities are the negated losses themselves rather than a function of rank. */
+  protected get rawUtilities(): boolean {
+    return false;
+  }
+
   /** Records the writes of the candidate rows. */
   protected abstract sampleRows(rows: MemberRows): void;
 
@@ -133,6 +138,7 @@ export abstract class EvolutionStrategy<F extends string = never>
       meansOff: this.layout.at("means"),
       utilOff: this.layout.at("utilities"),
       bestAt: this.layout.at("best"),
+      raw: this.rawUtilities,
     });
     this.updateFromUtilities(rows);
     this.stepCount++;

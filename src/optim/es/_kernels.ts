@@ -71,6 +71,8 @@ export interface RankTargets {
   meansOff: number;
   utilOff: number;
   bestAt: number;
+  /** Utilities are the negated losses themselves instead of `table[rank]`. */
+  raw?: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ export function rank(
     utilOff: t.utilOff,
     bestAt: t.bestAt,
     reportOff: report.offset,
+    raw: t.raw ? 1 : 0,
   };
   const constants = { P: population, WG };
   const buffers = [losses.tensor.buffer, t.table, t.state, report.buffer];

@@ -7,13 +7,13 @@
 
 import { fill } from "../../ops/elementwise.ts";
 import type { Tensor } from "../../tensor.ts";
-import type { ParamsInput } from "../optimizer.ts";
+import { checkPositive, type ParamsInput } from "../optimizer.ts";
 import { randomNormalAt } from "../../rng.ts";
 import { type PopulationBind, PopulationOptimizer } from "../population/population_optimizer.ts";
 import { type Losses, type MemberRows, type RowNeeds, rowsOf } from "../population/protocol.ts";
 import { symmetricEigen } from "./_eigen.ts";
 import { defaultPopulation } from "./_es.ts";
-import { paramsOf, positive } from "./openai_es.ts";
+import { paramsOf } from "./openai_es.ts";
 import { cmaWeights } from "./utilities.ts";
 
 /** Options of {@linkcode CMAES}. */
@@ -155,7 +155,7 @@ export class CMAES extends PopulationOptimizer<Record<string, never>> {
     }
     this.popSize = popSize;
     this.sigma = options.sigma ?? 0.1;
-    positive("CMAES", "sigma", this.sigma);
+    checkPositive("CMAES", "sigma", this.sigma);
     if (this.flat.params.some((p) => !all.includes(p)) || this.flat.size !== n) {
       throw new RangeError("CMAES: the parameters must be all of the model's parameters");
     }
@@ -191,9 +191,19 @@ export class CMAES extends PopulationOptimizer<Record<string, never>> {
     return Float64Array.from(this.#needMean());
   }
 
+  /** The mean, from the host (no readback). */
+  override center(): Promise<Float32Array> {
+    return Promise.resolve(Float32Array.from(this.#needMean()));
+  }
+
   /** The current step size σ. */
   get currentSigma(): number {
     return this.#step;
+  }
+
+  /** The covariance matrix C (a copy, N × N row-major). */
+  get covariance(): Float64Array {
+    return Float64Array.from(this.#C);
   }
 
   /** σ times the largest and smallest axis of C: the spread of the search distribution. */

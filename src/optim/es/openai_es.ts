@@ -8,7 +8,7 @@
 
 import type { Parameter } from "../../params/flat.ts";
 import { Adam } from "../first_order/adam.ts";
-import type { Optimizer, ParamsInput } from "../optimizer.ts";
+import { checkMin, checkPositive, type Optimizer, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
 import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
@@ -30,6 +30,12 @@ export interface OpenAIESOptions extends StrategyConfig {
   opt?: Optimizer<object>;
   /** Learning rate of the default Adam (ignored when `opt` is given). Default 0.01. */
   lr?: number;
+  /**
+   * `"centered"` (default): centered ranks. `"raw"`: the utilities are the negated losses, so
+   * ĝ is the plain Monte Carlo estimate of ∇ E[f(m + σz)] (unbiased, and sensitive to the
+   * losses' scale and outliers).
+   */
+  fitnessShaping?: "centered" | "raw";
 }
 
 /**
@@ -38,7 +44,8 @@ export interface OpenAIESOptions extends StrategyConfig {
  * ```text
  * σ_t = max(σ · sigmaDecay^t, sigmaLimit)
  * z_k ~ N(0, I), k < P/2;  x_2k = m + σ_t z_k,  x_2k+1 = m − σ_t z_k      (mirrored pairs)
- * u = centered ranks of the losses f(x)        (½ for the lowest … −½ for the highest)
+ * u = centered ranks of the losses f(x)        (½ for the lowest … −½ for the highest;
+ *                                               `fitnessShaping: "raw"`: u = −f(x))
  * ĝ = −1/(P σ_t) Σ_k (u_2k − u_2k+1) z_k + weightDecay · m     (the loss gradient's estimate)
  * grad(m) = ĝ;  opt.step()                      (Adam by default)
  * report: the mean loss of the P candidates
@@ -67,6 +74,8 @@ export class OpenAIES extends EvolutionStrategy {
   readonly sigmaLimit: number;
   /** L2 weight decay added to the estimate. */
   readonly weightDecay: number;
+  /** How losses become utilities. */
+  readonly fitnessShaping: "centered" | "raw";
 
   /**
    * @param params the model's parameters (the center of the search distribution).
@@ -79,7 +88,7 @@ export class OpenAIES extends EvolutionStrategy {
     const n = all.reduce((a, p) => a + p.numel, 0);
     const popSize = options.popSize ?? 2 * Math.ceil(defaultPopulation(n) / 2);
     const lr = options.lr ?? 0.01;
-    positive("OpenAIES", "lr", lr);
+    checkPositive("OpenAIES", "lr", lr);
     super("OpenAIES", params, options, {
       popSize,
       even: true,
@@ -90,12 +99,23 @@ export class OpenAIES extends EvolutionStrategy {
     this.sigmaDecay = options.sigmaDecay ?? 1;
     this.sigmaLimit = options.sigmaLimit ?? 0;
     this.weightDecay = options.weightDecay ?? 0;
-    positive("OpenAIES", "sigma", this.sigma);
+    checkPositive("OpenAIES", "sigma", this.sigma);
     if (!(this.sigmaDecay > 0 && this.sigmaDecay <= 1)) {
       throw new RangeError(`OpenAIES: sigmaDecay must be in (0, 1], received ${this.sigmaDecay}`);
     }
-    nonNegative("OpenAIES", "sigmaLimit", this.sigmaLimit);
-    nonNegative("OpenAIES", "weightDecay", this.weightDecay);
+    checkMin("OpenAIES", "sigmaLimit", this.sigmaLimit);
+    checkMin("OpenAIES", "weightDecay", this.weightDecay);
+    this.fitnessShaping = options.fitnessShaping ?? "centered";
+    if (this.fitnessShaping !== "centered" && this.fitnessShaping !== "raw") {
+      throw new RangeError(
+        `OpenAIES: fitnessShaping must be "centered" or "raw", received ${this.fitnessShaping}`,
+      );
+    }
+  }
+
+  /** With raw fitness shaping, the utilities are the negated losses. */
+  protected override get rawUtilities(): boolean {
+    return this.fitnessShaping === "raw";
   }
 
   /** σ of the current generation: `max(σ · sigmaDecay^t, sigmaLimit)`. */
@@ -159,18 +179,4 @@ export function paramsOf(params: ParamsInput<object>): readonly Parameter[] {
     return (params as readonly { params: Parameter[] }[]).flatMap((g) => g.params);
   }
   return params as readonly Parameter[];
-}
-
-/** @throws {RangeError} unless `value` is finite and > 0. */
-export function positive(name: string, option: string, value: number): void {
-  if (!(typeof value === "number" && Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`${name}: ${option} must be > 0, received ${value}`);
-  }
-}
-
-/** @throws {RangeError} unless `value` is finite and ≥ 0. */
-export function nonNegative(name: string, option: string, value: number): void {
-  if (!(typeof value === "number" && Number.isFinite(value) && value >= 0)) {
-    throw new RangeError(`${name}: ${option} must be >= 0, received ${value}`);
-  }
 }

@@ -7,11 +7,11 @@
 
 import type { FlatParameters } from "../../params/flat.ts";
 import { ClipUp } from "../first_order/clipup.ts";
-import type { Optimizer, ParamsInput } from "../optimizer.ts";
+import { checkMin, checkPositive, type Optimizer, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
 import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { nonNegative, paramsOf, positive } from "./openai_es.ts";
+import { paramsOf } from "./openai_es.ts";
 import { centeredRanks } from "./utilities.ts";
 
 /** Options of {@linkcode PGPE}. */
@@ -70,7 +70,7 @@ export class PGPE extends EvolutionStrategy {
   constructor(params: ParamsInput<Record<string, never>>, options: PGPEOptions = {}) {
     const n = paramsOf(params).reduce((a, p) => a + p.numel, 0);
     const lr = options.lr ?? 0.15;
-    positive("PGPE", "lr", lr);
+    checkPositive("PGPE", "lr", lr);
     super("PGPE", params, options, {
       popSize: options.popSize ?? 2 * Math.ceil(defaultPopulation(n) / 2),
       even: true,
@@ -80,8 +80,8 @@ export class PGPE extends EvolutionStrategy {
     this.sigma = options.sigma ?? 0.1;
     this.stdLr = options.stdLr ?? 0.1;
     this.stdMaxChange = options.stdMaxChange ?? 0.2;
-    positive("PGPE", "sigma", this.sigma);
-    nonNegative("PGPE", "stdLr", this.stdLr);
+    checkPositive("PGPE", "sigma", this.sigma);
+    checkMin("PGPE", "stdLr", this.stdLr);
     if (!(this.stdMaxChange >= 0 && this.stdMaxChange < 1)) {
       throw new RangeError(`PGPE: stdMaxChange must be in [0, 1), received ${this.stdMaxChange}`);
     }

@@ -6,11 +6,11 @@
  */
 
 import { sumSquares } from "../../ops/norm.ts";
-import type { ParamsInput } from "../optimizer.ts";
+import { checkPositive, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
 import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { paramsOf, positive } from "./openai_es.ts";
+import { paramsOf } from "./openai_es.ts";
 import { readVector } from "./pgpe.ts";
 import { cmaWeights } from "./utilities.ts";
 
@@ -107,7 +107,7 @@ export class SepCMAES extends EvolutionStrategy<Fields> {
       fields: { sigma: 1, sigmaOld: 1, hsig: 1, norm: 1 },
     });
     this.sigma = options.sigma ?? 0.1;
-    positive("SepCMAES", "sigma", this.sigma);
+    checkPositive("SepCMAES", "sigma", this.sigma);
     this.dimension = this.spans().reduce(
       (a, s) => a + s.params.reduce((b, p) => b + p.numel, 0),
       0,

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { ParamsInput } from "../optimizer.ts";
+import { checkPositive, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
 import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { paramsOf, positive } from "./openai_es.ts";
+import { paramsOf } from "./openai_es.ts";
 import { readVector } from "./pgpe.ts";
 import { nesUtilities } from "./utilities.ts";
 
@@ -66,9 +66,9 @@ export class SNES extends EvolutionStrategy {
     this.sigma = options.sigma ?? 0.1;
     this.lrMean = options.lrMean ?? 1;
     this.lrStd = options.lrStd ?? (3 + Math.log(n)) / (5 * Math.sqrt(n));
-    positive("SNES", "sigma", this.sigma);
-    positive("SNES", "lrMean", this.lrMean);
-    positive("SNES", "lrStd", this.lrStd);
+    checkPositive("SNES", "sigma", this.sigma);
+    checkPositive("SNES", "lrMean", this.lrMean);
+    checkPositive("SNES", "lrStd", this.lrStd);
   }
 
   /** NES utilities. */

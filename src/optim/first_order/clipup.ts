@@ -8,7 +8,7 @@
 import { sumSquares } from "../../ops/norm.ts";
 import {
   type BindOptions,
-  checkMin,
+  checkPositive,
   checkUnit,
   type ParamGroup,
   type ParamsInput,
@@ -72,10 +72,8 @@ export class ClipUp extends FirstOrderOptimizer<ClipUpOptions> {
    * @throws {RangeError} naming the option and value.
    */
   protected validate(g: ParamGroup<ClipUpOptions>): void {
-    for (const name of ["lr", "maxSpeed"] as const) {
-      checkMin("ClipUp", name, g[name]);
-      if (g[name] === 0) throw new RangeError(`ClipUp: ${name} must be > 0, received 0`);
-    }
+    checkPositive("ClipUp", "lr", g.lr);
+    checkPositive("ClipUp", "maxSpeed", g.maxSpeed);
     checkUnit("ClipUp", "momentum", g.momentum);
   }
 

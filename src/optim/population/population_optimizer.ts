@@ -375,6 +375,14 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
   }
 
   /**
+   * The point this optimizer stands at, N values in parameter order: its home row (one
+   * readback), or where an optimizer keeps it (CMAES: on the host).
+   */
+  center(): Promise<Float32Array> {
+    return this.flat.readRow(this.row);
+  }
+
+  /**
    * The asked rows' values when the optimizer made them on the host, so `Population.read()`
    * needs no readback; null by default.
    */

@@ -157,10 +157,3 @@ export function checkDomain(optimizer: string, domain: unknown): void {
     );
   }
 }
-
-/** @throws {RangeError} unless `value` is finite and > 0. @internal */
-export function checkPositive(optimizer: string, option: string, value: unknown): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${optimizer}: ${option} must be > 0, received ${value}`);
-  }
-}

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { ParamGroup, ParamsInput } from "../optimizer.ts";
-import { checkDomain, checkPositive, Search, type SearchConfig } from "./_search.ts";
+import { checkPositive, type ParamGroup, type ParamsInput } from "../optimizer.ts";
+import { checkDomain, Search, type SearchConfig } from "./_search.ts";
 
 /** Hyperparameters of {@linkcode SequentialSearch} (per param group; both required). */
 export interface SequentialSearchOptions {
