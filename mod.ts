@@ -236,6 +236,20 @@ export {
   nesUtilities,
 } from "./src/optim/es/utilities.ts";
 
+// Black-box minimization of host functions
+export {
+  type BatchObjective,
+  type Bounds,
+  type GenerationInfo,
+  minimize,
+  MinimizeError,
+  type MinimizeMethod,
+  type MinimizeOptions,
+  type MinimizeResult,
+  type Objective,
+  type StopReason,
+} from "./src/optim/minimize.ts";
+
 // Population composites
 export {
   type GradMode,

@@ -3,23 +3,29 @@
 
 import {
   accuracyCount,
+  Adam,
   AdamW,
   axpy,
   CosineAnnealingLR,
   crossEntropy,
   DataLoader,
   type DatasetSplits,
+  ExponentialLR,
   type Gpu,
   type LRScheduler,
   manualSeed,
   mnistCnn,
+  OpenAIES,
   Optimizer,
   type OptimizerStateDict,
   parseSplits,
+  PGPE,
   RandomBestGrad,
   RandomGrad,
   RandomWalk,
+  SepCMAES,
   type Sequential,
+  SNES,
   SPSA,
   SwarmOfOptimizers,
   tidy,
@@ -50,8 +56,32 @@ export async function loadMnist(): Promise<DatasetSplits> {
 }
 
 /** Optimizer presets of the example. */
-export const PRESETS = ["randomgrad", "swarm", "bestgrad", "spsa", "randomwalk"] as const;
+export const PRESETS = [
+  "randomgrad",
+  "swarm",
+  "bestgrad",
+  "spsa",
+  "randomwalk",
+  "openes",
+  "pgpe",
+  "snes",
+  "sepcma",
+] as const;
 export type Preset = (typeof PRESETS)[number];
+
+/** The evolution-strategy presets: a step is a generation of `pop` rows on one shared batch. */
+export const ES_PRESETS: readonly Preset[] = ["openes", "pgpe", "snes", "sepcma"];
+
+/** Defaults of the evolution-strategy presets (each overridable on the command line). */
+export const ES_DEFAULTS: Record<
+  string,
+  { pop: number; sigma: number; lr: number; batchSize: number }
+> = {
+  openes: { pop: 128, sigma: 0.05, lr: 0.01, batchSize: 128 },
+  pgpe: { pop: 64, sigma: 0.04, lr: 0.006, batchSize: 128 },
+  snes: { pop: 32, sigma: 0.05, lr: 1, batchSize: 128 },
+  sepcma: { pop: 64, sigma: 0.065, lr: 1, batchSize: 128 },
+};
 
 /** Everything that defines a run. */
 export interface TrainConfig {
@@ -70,6 +100,12 @@ export interface TrainConfig {
   limit: number | null;
   /** Test images evaluated; null: all. */
   testLimit: number | null;
+  /** Evolution strategies: candidates per generation. */
+  pop?: number;
+  /** Evolution strategies: the initial noise scale σ (a stdev per parameter for PGPE/SNES). */
+  sigma?: number;
+  /** Steps (generations) of the whole run; null: `epochs` whole epochs. */
+  steps?: number | null;
 }
 
 /** Metrics after one epoch. */
@@ -96,6 +132,8 @@ export interface TrainResult {
   /** Parameter rows evaluated per optimizer step (forward passes of one parameter vector). */
   rowsPerStep: number;
   forwardPasses: number;
+  /** Images forwarded through one parameter row, summed: rows × batch × steps. */
+  imageForwards: number;
 }
 
 /** Progress callbacks. */
@@ -154,6 +192,47 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
         rowsPerStep: 2,
       };
     }
+    case "openes": {
+      // Adam's lr and σ decay over the run to a tenth and a fifth (evosax's MNIST recipe).
+      const generations = totalSteps(c);
+      const adam = new Adam(params, { lr: c.lr });
+      const opt = new OpenAIES(params, {
+        popSize: c.pop,
+        sigma: c.sigma,
+        sigmaDecay: 0.2 ** (1 / generations),
+        seed: c.seed,
+        opt: adam,
+      });
+      return {
+        opt,
+        scheduler: new ExponentialLR(adam, { gamma: 0.1 ** (1 / generations) }),
+        rowsPerStep: c.pop!,
+      };
+    }
+    case "pgpe":
+      return {
+        opt: new PGPE(params, {
+          popSize: c.pop,
+          sigma: c.sigma,
+          stdLr: 0.089,
+          seed: c.seed,
+          opt: new Adam(params, { lr: c.lr }),
+        }),
+        scheduler: null,
+        rowsPerStep: c.pop!,
+      };
+    case "snes":
+      return {
+        opt: new SNES(params, { popSize: c.pop, sigma: c.sigma, lrMean: c.lr, seed: c.seed }),
+        scheduler: null,
+        rowsPerStep: c.pop!,
+      };
+    case "sepcma":
+      return {
+        opt: new SepCMAES(params, { popSize: c.pop, sigma: c.sigma, seed: c.seed }),
+        scheduler: null,
+        rowsPerStep: c.pop!,
+      };
     case "swarm": {
       const members = Array.from(
         { length: c.swarmSize },
@@ -171,6 +250,11 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
       return { opt, scheduler: null, rowsPerStep: 2 * c.swarmSize };
     }
   }
+}
+
+/** Steps of the whole run: `steps`, or `epochs` whole epochs (with `limit` steps each). */
+export function totalSteps(c: TrainConfig, trainCount = 60000): number {
+  return c.steps ?? c.epochs * (c.limit ?? Math.ceil(trainCount / c.batchSize));
 }
 
 /** Test accuracy and mean loss of row 0 (the model), one readback per quantity. */
@@ -233,6 +317,7 @@ export async function train(
     stepsPerSecond: 0,
     rowsPerStep,
     forwardPasses: 0,
+    imageForwards: 0,
   };
   let firstEpoch = 1;
   if (checkpoint.resume !== undefined) {
@@ -254,9 +339,11 @@ export async function train(
     result.epochs.push(e0);
     reporter.epoch?.(e0);
   }
-  for (let epoch = firstEpoch; epoch <= c.epochs; epoch++) {
+  const runSteps = totalSteps(c, splits.train.count);
+  let done = result.epochs.reduce((n, e) => n + e.steps, 0);
+  for (let epoch = firstEpoch; done < runSteps; epoch++) {
     const t0 = performance.now();
-    const total = Math.min(trainLoader.length, c.limit ?? Infinity);
+    const total = Math.min(trainLoader.length, c.limit ?? Infinity, runSteps - done);
     let lastLoss = NaN;
     let steps = 0;
     for (const { x, y } of trainLoader.batches(epoch, total)) {
@@ -267,6 +354,7 @@ export async function train(
       })!;
       scheduler?.step();
       steps++;
+      done++;
       if (steps % LOG_EVERY === 0 || steps === total) {
         lastLoss = await loss.item();
         reporter.step?.(epoch, steps, total, lastLoss, steps / ((performance.now() - t0) / 1000));
@@ -297,6 +385,7 @@ export async function train(
   result.wallSeconds = (performance.now() - started) / 1000;
   result.stepsPerSecond = steps / result.trainSeconds;
   result.forwardPasses = steps * rowsPerStep;
+  result.imageForwards = result.forwardPasses * c.batchSize;
   trainLoader.dispose();
   testLoader.dispose();
   opt.dispose();

@@ -15,9 +15,12 @@ import { parseArgs } from "node:util";
 import { initGpu, loadIdxDirectory } from "../mod.ts";
 import {
   type EpochResult,
+  ES_DEFAULTS,
+  ES_PRESETS,
   loadMnist,
   type Preset,
   PRESETS,
+  totalSteps,
   train,
   type TrainConfig,
 } from "./_train.ts";
@@ -27,10 +30,20 @@ const HELP = `Train the 15,738-parameter MNIST CNN without backpropagation.
 Usage: deno run examples/mnist.ts [options]
 
 Options:
-  --preset NAME      randomgrad (default), swarm, bestgrad, spsa, randomwalk
+  --preset NAME      randomgrad (default), swarm, bestgrad, spsa, randomwalk; evolution
+                     strategies: openes, pgpe, snes, sepcma
   --epochs N         epochs (default 10)
-  --batch-size N     batch size (default 32)
-  --lr X             inner AdamW learning rate; RandomWalk: step size (default 1e-3; randomwalk 2e-3)
+  --batch-size N     batch size; for the evolution strategies the batch all candidates share
+                     (default 32; evolution strategies 128)
+  --lr X             inner AdamW learning rate; RandomWalk: step size (default 1e-3; randomwalk
+                     2e-3); openes/pgpe: Adam's (0.01 / 0.006); snes: the center's (1)
+  --pop N            evolution strategies: candidates per generation (openes 128, pgpe 64,
+                     snes 32, sepcma 64)
+  --sigma X          evolution strategies: initial noise scale (openes 0.05, pgpe 0.04,
+                     snes 0.05, sepcma 0.065)
+  --generations N    steps of the whole run instead of --epochs (a generation is a step)
+  --budget N         image-forwards of the whole run (pop × batch × generations) instead of
+                     --epochs
   --magn X           perturbation magnitude (default 1e-5; spsa 1e-3)
   --swarm-size N     members of the swarm preset (default 10)
   --seed N           seed of the model, data order and perturbations (default 0)
@@ -65,6 +78,10 @@ export function parseConfig(args: string[]): {
       lr: { type: "string" },
       magn: { type: "string" },
       "swarm-size": { type: "string", default: "10" },
+      pop: { type: "string" },
+      sigma: { type: "string" },
+      generations: { type: "string" },
+      budget: { type: "string" },
       seed: { type: "string", default: "0" },
       data: { type: "string" },
       faithful: { type: "boolean", default: false },
@@ -93,11 +110,29 @@ export function parseConfig(args: string[]): {
     }
     return n;
   };
+  const es = ES_PRESETS.includes(preset) ? ES_DEFAULTS[preset] : null;
+  const batchSize = Math.max(1, num("batch-size", values["batch-size"], es?.batchSize ?? 32, true));
+  const pop = num("pop", values.pop, es?.pop ?? 0, true);
+  if (es !== null && (pop < 2 || (preset !== "snes" && preset !== "sepcma" && pop % 2 !== 0))) {
+    throw new Error(
+      `--pop must be ${
+        preset === "openes" || preset === "pgpe" ? "an even integer" : "an integer"
+      } >= 2 for ${preset}, received ${pop}`,
+    );
+  }
+  if (values.generations !== undefined && values.budget !== undefined) {
+    throw new Error("--generations and --budget cannot be given together");
+  }
+  const steps = values.generations !== undefined
+    ? num("generations", values.generations, 0, true)
+    : values.budget !== undefined
+    ? Math.floor(num("budget", values.budget, 0) / ((es === null ? 2 : pop) * batchSize))
+    : null;
   const config: TrainConfig = {
     preset,
     epochs: num("epochs", values.epochs, 10, true),
-    batchSize: Math.max(1, num("batch-size", values["batch-size"], 32, true)),
-    lr: num("lr", values.lr, preset === "randomwalk" ? 2e-3 : 1e-3),
+    batchSize,
+    lr: num("lr", values.lr, es?.lr ?? (preset === "randomwalk" ? 2e-3 : 1e-3)),
     magn: num("magn", values.magn, preset === "spsa" ? 1e-3 : 1e-5),
     swarmSize: num("swarm-size", values["swarm-size"], 10, true),
     seed: num("seed", values.seed, 0, true),
@@ -106,6 +141,8 @@ export function parseConfig(args: string[]): {
     testLimit: values["test-limit"] === undefined
       ? null
       : num("test-limit", values["test-limit"], 0, true),
+    ...(es === null ? {} : { pop, sigma: num("sigma", values.sigma, es.sigma) }),
+    steps,
   };
   return {
     config,
@@ -164,12 +201,17 @@ async function main(): Promise<void> {
   const splits = data === null ? await loadMnist() : await loadIdxDirectory(data);
   const tty = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
+  const runSteps = totalSteps(config, splits.train.count);
+  const es = config.pop !== undefined;
   console.log(
-    `torchzero · ${config.preset}${
-      config.faithful ? " (faithful)" : ""
-    } · ${config.epochs} epochs × ${
-      config.limit ?? Math.ceil(splits.train.count / config.batchSize)
-    } steps · batch ${config.batchSize} · seed ${config.seed}`,
+    `torchzero · ${config.preset}${config.faithful ? " (faithful)" : ""} · ` +
+      (es
+        ? `${runSteps} generations of ${config.pop} · shared batch ${config.batchSize} · ` +
+          `${(runSteps * config.pop! * config.batchSize / 1e6).toFixed(1)}M image-forwards`
+        : `${config.epochs} epochs × ${
+          config.limit ?? Math.ceil(splits.train.count / config.batchSize)
+        } steps · batch ${config.batchSize}`) +
+      ` · seed ${config.seed}`,
   );
   console.log(
     `data: ${
@@ -177,12 +219,21 @@ async function main(): Promise<void> {
     } (${splits.train.count} train, ${splits.test.count} test) · adapter: ${gpu.adapterName}`,
   );
   let lastPlain = 0;
+  const perEpoch = config.limit ?? Math.ceil(splits.train.count / config.batchSize);
+  const epochs = Math.ceil(runSteps / perEpoch);
   const { result } = await train(gpu, splits, config, {
     step(epoch, step, total, loss, rate) {
       const eta = (total - step) / rate;
-      const text = `epoch ${epoch}/${config.epochs} ${bar(step, total)} ${step}/${total} loss ${
-        loss?.toFixed(4) ?? "-"
-      } ${rate.toFixed(1)} steps/s ETA ${duration(eta)}`;
+      const generation = (epoch - 1) * perEpoch + step;
+      const text = es
+        ? `epoch ${epoch}/${epochs} gen ${generation}/${runSteps} ${bar(step, total)} ${
+          ((generation * config.pop! * config.batchSize) / 1e6).toFixed(2)
+        }M img-fwd loss ${loss?.toFixed(4) ?? "-"} ${
+          (rate * config.pop! * config.batchSize / 1000).toFixed(1)
+        }k img-fwd/s ETA ${duration(eta)}`
+        : `epoch ${epoch}/${epochs} ${bar(step, total)} ${step}/${total} loss ${
+          loss?.toFixed(4) ?? "-"
+        } ${rate.toFixed(1)} steps/s ETA ${duration(eta)}`;
       if (tty) Deno.stdout.writeSync(encoder.encode(`\r${text}\x1b[K`));
       else if (step === total || performance.now() - lastPlain > 10_000) {
         console.log(text);
@@ -205,11 +256,13 @@ async function main(): Promise<void> {
   }, { save, resume });
   const last = result.epochs.at(-1)!;
   console.log(
-    `done: ${(100 * last.testAccuracy).toFixed(2)}% test accuracy after ${config.epochs} epochs · ${
-      result.wallSeconds.toFixed(0)
-    } s wall · ${
+    `done: ${(100 * last.testAccuracy).toFixed(2)}% test accuracy after ${
+      result.epochs.length - 1
+    } epochs · ${result.wallSeconds.toFixed(0)} s wall · ${
       result.stepsPerSecond.toFixed(1)
-    } steps/s · ${result.forwardPasses} parameter-row forward passes`,
+    } steps/s · ${result.forwardPasses} parameter-row forward passes · ${
+      (result.imageForwards / 1e6).toFixed(2)
+    }M image-forwards`,
   );
   if (json !== undefined) await Deno.writeTextFile(json, JSON.stringify(result, null, 2) + "\n");
 }

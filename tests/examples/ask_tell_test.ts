@@ -1,18 +1,25 @@
-// examples/ask_tell.ts: the README's ask/tell snippet, run as written.
+// examples/ask_tell.ts and examples/minimize.ts: the README's snippets, run as written.
 
 import { assert } from "../_util.ts";
 
-Deno.test("the README's ask/tell snippet is examples/ask_tell.ts", async () => {
-  const readme = await Deno.readTextFile("README.md");
-  const example = await Deno.readTextFile("examples/ask_tell.ts");
-  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-  const snippet = blocks.find((b) => b.includes("opt.ask()"));
-  assert.ok(snippet !== undefined, "the README has an ask/tell snippet");
-  assert.ok(
-    example.includes(snippet.replace('"@torchzero/torchzero"', '"../mod.ts"')),
-    "examples/ask_tell.ts contains the README snippet",
-  );
-});
+for (
+  const [file, marker] of [["examples/ask_tell.ts", "opt.ask()"], [
+    "examples/minimize.ts",
+    "await minimize(",
+  ]]
+) {
+  Deno.test(`the README's snippet with ${marker} is ${file}`, async () => {
+    const readme = await Deno.readTextFile("README.md");
+    const example = await Deno.readTextFile(file);
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const snippet = blocks.find((b) => b.includes(marker));
+    assert.ok(snippet !== undefined, `the README has a snippet with ${marker}`);
+    assert.ok(
+      example.includes(snippet.replace('"@torchzero/torchzero"', '"../mod.ts"')),
+      `${file} contains the README snippet`,
+    );
+  });
+}
 
 Deno.test("examples/ask_tell.ts minimizes the Rosenbrock function from the host", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -26,4 +33,16 @@ Deno.test("examples/ask_tell.ts minimizes the Rosenbrock function from the host"
   const [x, y, f] = match.slice(1).map(Number);
   assert.ok(Math.abs(x - 1) < 0.01 && Math.abs(y - 1) < 0.02, `(${x}, ${y})`);
   assert.ok(f < 1e-5, `f = ${f}`);
+});
+
+Deno.test("examples/minimize.ts reaches the Rosenbrock target from the host", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "examples/minimize.ts"],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const match = /^target (\S+) (\d+) /.exec(text);
+  assert.ok(match !== null, text);
+  assert.ok(Number(match[1]) <= 1e-8 && Number(match[2]) < 7500, text);
 });
