@@ -7,8 +7,9 @@
  * Method: per configuration a warm-up generation (compile, pool fill) read back, then
  * `--rounds` rounds of about 2 s of generations (or forwards), each round ended by one readback;
  * the median round. Prints the adapter and ONE JSON line in the format of
- * bench/torch_es_generation.py: per "PxB", `generation` and `forward` image-forwards/s, and
- * `share` (the forward's share of a generation's time).
+ * bench/torch_es_generation.py: per "PxB", `generation` and `forward` image-forwards/s, `share`
+ * (the forward's share of a generation's time), and `hostRank`: generations that read the P
+ * losses back and tell them from the host (`stepAsync`), the alternative to ranking on the GPU.
  *
  *     deno run --allow-env=LP_NUM_THREADS bench/es_generation.ts [--rounds 3] [--configs 64x32,...]
  *
@@ -29,14 +30,26 @@ import {
 import { loadMnist } from "../examples/_train.ts";
 import { median } from "./_timing.ts";
 
-/** Median rounds-per-second of `run` (each round `count` calls, ended by a readback). */
-async function rate(gpu: Gpu, sync: GPUBuffer, run: () => void, count: number, rounds: number) {
+/**
+ * Median calls per second of `run` (rounds of `count` calls, each ended by a readback, after
+ * `settle` for asynchronous calls).
+ */
+async function rate(
+  gpu: Gpu,
+  sync: GPUBuffer,
+  run: () => void,
+  count: number,
+  rounds: number,
+  settle: () => Promise<unknown> = () => Promise.resolve(),
+) {
   run();
+  await settle();
   await gpu.readBuffer(sync, 0, 4);
   const rates: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     for (let i = 0; i < count; i++) run();
+    await settle();
     await gpu.readBuffer(sync, 0, 4);
     rates.push(count / ((performance.now() - t0) / 1000));
   }
@@ -49,7 +62,7 @@ export async function benchGeneration(
   loader: DataLoader,
   population: number,
   rounds: number,
-): Promise<{ generation: number; forward: number; share: number }> {
+): Promise<{ generation: number; forward: number; share: number; hostRank: number }> {
   const model = mnistCnn();
   const es = new OpenAIES(model.parameters(), { popSize: population, sigma: 0.05, seed: 1 });
   const batches = loader.batches(0);
@@ -64,6 +77,21 @@ export async function benchGeneration(
     },
     count,
     rounds,
+  );
+  // The alternative: read the losses back each generation and tell them from the host.
+  let pending: Promise<unknown> = Promise.resolve();
+  const hostRank = await rate(
+    gpu,
+    model.flat.buffer,
+    () => {
+      const { x, y } = batches.next().value!;
+      pending = pending.then(() =>
+        es.stepAsync(() => crossEntropy(model.forward(x), y, { reduction: "none" }))
+      ).then((r) => (r as Tensor).dispose());
+    },
+    count,
+    rounds,
+    () => pending,
   );
   const { x } = batches.next().value!;
   model.flat.setActive(population, 1); // the candidate rows, as a generation evaluates them
@@ -82,6 +110,7 @@ export async function benchGeneration(
     generation: generation * images,
     forward: forward * images,
     share: generation / forward,
+    hostRank: hostRank * images,
   };
 }
 
