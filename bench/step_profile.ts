@@ -6,8 +6,10 @@
  * whose loop bounds come from the uniform buffer is re-compiled on every dispatch: ~7 ms).
  *
  *     deno run --allow-env=LP_NUM_THREADS bench/step_profile.ts [--workload swarm] [--repeats 30]
+ *     deno run --allow-env=LP_NUM_THREADS bench/step_profile.ts --workload forward --rows 64 --batch 256
  *
- * Workloads: forward (P = 2, no optimizer), randomgrad, bestgrad, spsa, randomwalk, swarm.
+ * Workloads: forward (P = `--rows` rows, default 2, no optimizer), randomgrad, bestgrad, spsa,
+ * randomwalk, swarm; `--batch` images per batch (default 32).
  * Replays run on the state the step left behind, so they time the kernels, not the numbers.
  *
  * @module
@@ -51,18 +53,23 @@ type DispatchArgs = Parameters<Gpu["dispatch"]>;
 /** Records one step of a workload and replays each of its dispatches `repeats` times. */
 export async function profileStep(
   gpu: Gpu,
-  { workload, repeats = 30 }: { workload: string; repeats?: number },
+  { workload, repeats = 30, rows = 2, batch = 32 }: {
+    workload: string;
+    repeats?: number;
+    rows?: number;
+    batch?: number;
+  },
 ): Promise<{ stepMs: number; kernels: KernelTime[] }> {
   const make = WORKLOADS[workload];
   if (make === undefined) throw new RangeError(`unknown workload ${workload}`);
-  const B = 32;
+  const B = batch;
   const x = tensor(Float32Array.from({ length: B * 784 }, (_, i) => Math.sin(i)), [B, 1, 28, 28]);
   const y = tensor(Array.from({ length: B }, (_, i) => i % 10), [B]);
   const model = mnistCnn();
   const opt = make === null ? null : make(model);
   if (opt === null) {
-    model.flat.setRows(2);
-    model.flat.setActive(2);
+    model.flat.setRows(rows);
+    model.flat.setActive(rows);
   }
   const step = () =>
     tidy(() => {
@@ -79,7 +86,7 @@ export async function profileStep(
   await gpu.readBuffer(model.flat.buffer, 0, 4);
   const floor = performance.now() - t0;
   // Time of a whole step, for scale.
-  const steps = 20;
+  const steps = Math.max(2, Math.min(20, Math.round(640 / (rows * B / 32))));
   t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
   await gpu.readBuffer(model.flat.buffer, 0, 4);
@@ -127,17 +134,23 @@ if (import.meta.main) {
     options: {
       workload: { type: "string", default: "swarm" },
       repeats: { type: "string", default: "30" },
+      rows: { type: "string", default: "2" },
+      batch: { type: "string", default: "32" },
     },
   });
   const gpu = await initGpu();
   const { stepMs, kernels } = await profileStep(gpu, {
     workload: values.workload,
     repeats: Number(values.repeats),
+    rows: Number(values.rows),
+    batch: Number(values.batch),
   });
   const sum = kernels.reduce((a, k) => a + k.msPerStep, 0);
   console.log(`adapter: ${gpu.adapterName}`);
   console.log(
-    `${values.workload}: ${stepMs.toFixed(2)} ms per step; kernels replayed alone sum to ` +
+    `${values.workload} (batch ${values.batch}${
+      values.workload === "forward" ? `, ${values.rows} rows` : ""
+    }): ${stepMs.toFixed(2)} ms per step; kernels replayed alone sum to ` +
       `${sum.toFixed(2)} ms\n`,
   );
   console.log("| kernel | workgroups | calls/step | ms/call | ms/step |");

@@ -5,7 +5,8 @@
 // and targets (class indices stored as f32 for cross-entropy and accuracy, values for MSE) as
 //   t[tOff + r*tStride + b*tStep]            (cross-entropy/accuracy: tStep 1, one per vector;
 //                                             MSE: classes = 1, one per element)
-// Outputs are packed from index 0.
+// Outputs are packed from oOff (src/ops/loss.ts may split a call whose tensors exceed one
+// storage binding into dispatches over ranges of rows or vectors, each with its offsets).
 //
 // Softmax subtracts the vector's maximum before exp, so ±1e4 logits do not overflow. A vector
 // holding NaN, or whose maximum is ±Infinity, gives NaN everywhere (as torch does). NaN is
@@ -44,6 +45,7 @@ struct Params {
   tOff: u32,
   tStride: u32,
   divisor: f32,  // reductions: 1 for "sum", batch (or elements) for "mean"
+  oOff: u32,     // first output element
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -166,7 +168,7 @@ fn softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (v >= p.rows * p.batch) { return; }
   let r = v / p.batch;
   let base = x_base(r, v - r * p.batch);
-  let o = v * p.classes;
+  let o = p.oOff + v * p.classes;
   let ms = max_sum_exp(base);
   if (!is_finite(ms.x)) {
     for (var c = 0u; c < p.classes; c++) { out[o + c] = nan(); }
@@ -183,7 +185,7 @@ fn log_softmax(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (v >= p.rows * p.batch) { return; }
   let r = v / p.batch;
   let base = x_base(r, v - r * p.batch);
-  let o = v * p.classes;
+  let o = p.oOff + v * p.classes;
   let ms = max_sum_exp(base);
   if (!is_finite(ms.x)) {
     for (var c = 0u; c < p.classes; c++) { out[o + c] = nan(); }
@@ -204,7 +206,7 @@ fn cross_entropy_each(
   let v = linear_id(gid, nwg);
   if (v >= p.rows * p.batch) { return; }
   let r = v / p.batch;
-  out[v] = cross_entropy(r, v - r * p.batch);
+  out[p.oOff + v] = cross_entropy(r, v - r * p.batch);
 }
 
 // Folds the RWG partial sums of the workgroup in a fixed order; invocation 0 writes out[r]:
@@ -223,9 +225,9 @@ fn finish_sum(l: u32, r: u32, acc: vec2f, flags: u32) {
     special |= wcount[i];
   }
   if (special != 0u) {
-    out[r] = special_value(special);
+    out[p.oOff + r] = special_value(special);
   } else {
-    out[r] = total(vec2f(all.x, all.y + comp)) / p.divisor;
+    out[p.oOff + r] = total(vec2f(all.x, all.y + comp)) / p.divisor;
   }
 }
 
@@ -265,7 +267,7 @@ fn accuracy_rows(
   if (lid.x != 0u) { return; }
   var all = 0u;
   for (var i = 0u; i < RWG; i++) { all += wcount[i]; }
-  out[r] = f32(all);
+  out[p.oOff + r] = f32(all);
 }
 
 // (a - b)^2 with IEEE results for non-finite inputs decided on the bit patterns: NaN when
@@ -291,7 +293,7 @@ fn squared_error_each(
   if (v >= p.rows * p.batch) { return; }
   let r = v / p.batch;
   let j = v - r * p.batch;
-  out[v] = squared_error(x[x_base(r, j)], t_at(r, j));
+  out[p.oOff + v] = squared_error(x[x_base(r, j)], t_at(r, j));
 }
 
 // out[r] = sum (or mean) over j of (x[r, j] - t[r, j])^2 (classes = 1).

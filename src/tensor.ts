@@ -104,14 +104,27 @@ export class Tensor {
     scopes.at(-1)?.add(this);
   }
 
-  /** An uninitialised tensor with a buffer from the pool. */
+  /**
+   * An uninitialised tensor with a buffer from the pool.
+   *
+   * @throws {RangeError} if it needs more bytes than the device's `maxBufferSize` (a tensor
+   *   larger than one storage binding is fine: the ops split their dispatches).
+   */
   static empty(shape: Shape, options: TensorOptions = {}): Tensor {
     checkShape(shape);
     if (options.population && shape.length === 0) {
       throw new TypeError("A population tensor needs at least one dimension");
     }
     const gpu = options.gpu ?? currentGpu();
-    const buffer = gpu.pool.acquire(numelOf(shape) * 4);
+    const bytes = numelOf(shape) * 4;
+    const max = gpu.limits.maxBufferSize;
+    if (bytes > max) {
+      throw new RangeError(
+        `A tensor of shape ${formatShape(shape)} needs ${bytes} bytes, more than the device's ` +
+          `maxBufferSize of ${max} bytes; use a smaller population or batch`,
+      );
+    }
+    const buffer = gpu.pool.acquire(bytes);
     return new Tensor(gpu, { buffer, refs: 0, pooled: true }, shape, options.population ?? false);
   }
 

@@ -54,6 +54,36 @@ export interface GpuOptions {
    * already read the variable and neither applies.
    */
   softwareThreads?: SoftwareThreads;
+  /**
+   * Largest storage binding the ops may use, in bytes (a multiple of 4, at most the device's
+   * `maxStorageBufferBindingSize`, which is the default). Tensors larger than this are still
+   * allowed: the ops split their work into dispatches over ranges of rows or images (see
+   * {@linkcode Gpu.maxBindingSize}). Lower it to test that splitting without huge tensors.
+   */
+  maxBindingSize?: number;
+}
+
+/**
+ * A storage binding of part of a buffer, `size` bytes from `offset` (a multiple of the
+ * device's `minStorageBufferOffsetAlignment`); a plain `GPUBuffer` binds the whole buffer.
+ */
+export interface BufferRange {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** A storage binding of {@linkcode Gpu.dispatch}: a whole buffer or a range of one. */
+export type StorageBinding = GPUBuffer | BufferRange;
+
+/** True when a binding is a {@linkcode BufferRange} (a `GPUBuffer` has no `buffer` field). */
+function isRange(binding: StorageBinding): binding is BufferRange {
+  return (binding as Partial<BufferRange>).buffer !== undefined;
+}
+
+/** The buffer of a binding. */
+export function bindingBuffer(binding: StorageBinding): GPUBuffer {
+  return isRange(binding) ? binding.buffer : binding;
 }
 
 /** What the adapter says about itself. */
@@ -120,6 +150,7 @@ export class Gpu {
   #lastBufferId = 0;
   readonly #staging = new Map<number, GPUBuffer[]>();
   readonly #checks = new Set<Promise<void>>();
+  #maxBindingSize: number;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #error: Error | null = null;
@@ -131,12 +162,15 @@ export class Gpu {
     adapter: AdapterDescription,
     variant: KernelVariant,
     softwareThreads: number | null,
+    maxBindingSize: number | undefined,
   ) {
     this.device = device;
     this.softwareThreads = softwareThreads;
     this.adapter = adapter;
     this.limits = device.limits;
     this.variant = variant;
+    this.#maxBindingSize = device.limits.maxStorageBufferBindingSize;
+    if (maxBindingSize !== undefined) this.maxBindingSize = maxBindingSize;
     this.pool = new BufferPool(device, this.stats);
     this.#derived = new DerivedBuffers(this.pool);
     this.pool.onRelease = (buffer) => this.#derived.drop(buffer);
@@ -177,7 +211,7 @@ export class Gpu {
       isFallbackAdapter: info.isFallbackAdapter ?? false,
     };
     const variant = options.variant ?? (description.isFallbackAdapter ? "fallback" : "tiled");
-    return new Gpu(device, description, variant, threads);
+    return new Gpu(device, description, variant, threads, options.maxBindingSize);
   }
 
   /**
@@ -189,6 +223,31 @@ export class Gpu {
       ? `, ${this.softwareThreads} threads`
       : "";
     return `${this.adapter.description} [${this.variant}${threads}]`;
+  }
+
+  /**
+   * Largest storage binding the ops use, in bytes: the device's `maxStorageBufferBindingSize`
+   * unless lowered (by {@linkcode GpuOptions.maxBindingSize} or by setting this property, which
+   * is how tests exercise split dispatches). An op whose tensors do not fit one binding runs as
+   * several dispatches over ranges of population rows (or of images, when one row is too big),
+   * each binding only its range; the results are the same bit for bit, and an op whose tensors
+   * fit is one dispatch as before.
+   *
+   * @throws {RangeError} when set to a value that is not a multiple of 4 between 1024 and the
+   *   device's limit.
+   */
+  get maxBindingSize(): number {
+    return this.#maxBindingSize;
+  }
+
+  set maxBindingSize(bytes: number) {
+    const limit = this.limits.maxStorageBufferBindingSize;
+    if (!Number.isInteger(bytes) || bytes % 4 !== 0 || bytes < 1024 || bytes > limit) {
+      throw new RangeError(
+        `maxBindingSize must be a multiple of 4 in [1024, ${limit}], received ${bytes}`,
+      );
+    }
+    this.#maxBindingSize = bytes;
   }
 
   /** True once the device is lost or destroyed. */
@@ -241,7 +300,8 @@ export class Gpu {
   /**
    * Records one dispatch of `kernel` in the open compute pass.
    *
-   * @param buffers storage buffers in binding order (bound whole).
+   * @param buffers storage bindings in binding order: a buffer (bound whole) or a
+   *   {@linkcode BufferRange}.
    * @param params values of the fields of the kernel's WGSL uniform struct, by name; omit when
    *   the kernel has no uniform.
    * @param groups workgroup counts `[x, y, z]`.
@@ -250,7 +310,7 @@ export class Gpu {
    */
   dispatch(
     kernel: CompiledKernel,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly StorageBinding[],
     params: ParamValues | undefined,
     groups: readonly [number, number?, number?],
   ): void {
@@ -270,7 +330,7 @@ export class Gpu {
       packParams(spec, params, NO_UNIFORM, 0); // throws for any key: there is no field
     }
     for (let i = 0; i < buffers.length; i++) {
-      if (spec.storage[i] === "write") this.#derived.wrote(buffers[i]);
+      if (spec.storage[i] === "write") this.#derived.wrote(bindingBuffer(buffers[i]));
     }
     const bindGroup = this.#bindGroup(kernel, buffers, slot?.buffer ?? null);
     const pass = this.#computePass();
@@ -433,11 +493,15 @@ export class Gpu {
    */
   #bindGroup(
     kernel: CompiledKernel,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly StorageBinding[],
     uniform: GPUBuffer | null,
   ): GPUBindGroup {
     let key = kernel.key;
-    for (const buffer of buffers) key += ":" + this.#bufferId(buffer);
+    for (const b of buffers) {
+      key += isRange(b)
+        ? `:${this.#bufferId(b.buffer)}@${b.offset}+${b.size}`
+        : ":" + this.#bufferId(b);
+    }
     if (uniform !== null) key += ":" + this.#bufferId(uniform);
     const cached = this.#bindGroups.get(key);
     if (cached !== undefined) {
@@ -445,9 +509,9 @@ export class Gpu {
       this.#bindGroups.set(key, cached);
       return cached;
     }
-    const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({
+    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
       binding,
-      resource: { buffer },
+      resource: isRange(b) ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b },
     }));
     if (uniform !== null) {
       entries.push({

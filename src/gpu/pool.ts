@@ -46,9 +46,18 @@ export class BufferPool {
   /**
    * A buffer of at least `bytes` bytes (rounded up to 16), from the pool when one is free.
    * Its contents are unspecified.
+   *
+   * @throws {RangeError} if `bytes` exceeds the device's `maxBufferSize`.
    */
   acquire(bytes: number, label?: string): GPUBuffer {
     const size = roundBytes(bytes);
+    if (size > this.#device.limits.maxBufferSize) {
+      throw new RangeError(
+        `BufferPool: ${bytes} bytes${label ? ` (${label})` : ""} exceed the device's ` +
+          `maxBufferSize of ${this.#device.limits.maxBufferSize} bytes; use a smaller population ` +
+          `or batch`,
+      );
+    }
     const list = this.#free.get(size);
     let buffer = list?.pop();
     if (buffer === undefined) {

@@ -9,7 +9,15 @@
  *   (the packing is kept with the weights and redone only after they are written: see
  *   `Gpu.derived`).
  *   The tile is chosen per shape by a cost model fitted on llvmpipe (see {@linkcode chooseTile}).
+ *   Stride-1 convolutions with small kernels run `conv2d_rows`, which streams the input patch
+ *   through registers one kernel row at a time and may take tiles of up to 20 pixels; the rest
+ *   run `conv2d_direct`. Both do the same operations in the same order: the results are equal
+ *   bit for bit.
  * - `"tiled"` (real GPUs): implicit GEMM through workgroup-memory tiles.
+ *
+ * Tensors larger than one storage binding (128 MiB on llvmpipe) are fine: a call whose operands
+ * do not fit is split into dispatches over ranges of population rows, or of images when one row
+ * is too big, each binding only its range (`src/ops/_chunks.ts`); results do not change.
  *
  * @module
  */
@@ -28,6 +36,7 @@ import {
   sameGpu,
   withRows,
 } from "./_util.ts";
+import { type ChunkOperand, planChunks } from "./_chunks.ts";
 import { maxPool2d } from "./pool.ts";
 import code from "../../shaders/conv2d.wgsl" with { type: "text" };
 
@@ -46,6 +55,39 @@ const DIRECT: KernelSpec = {
   storage: ["read", "read", "read", "write"],
 };
 const GEMM: KernelSpec = { ...DIRECT, entryPoint: "conv2d_gemm" };
+const ROWS: KernelSpec = { ...DIRECT, entryPoint: "conv2d_rows" };
+const ROWS_UNROLLED: KernelSpec = { ...DIRECT, entryPoint: "conv2d_rows_unrolled" };
+
+/**
+ * Largest tile body (taps × pixels × channel groups, vec4 FMAs per input channel) for which
+ * `conv2d_rows_unrolled` also writes out the loop over kernel rows: small bodies pay for the
+ * loop's bookkeeping (MNIST's conv3, 2×2 taps × 8 pixels × 4 groups = 128: 25% faster), large
+ * ones for the code size (its conv2, 432: 20% slower).
+ */
+const UNROLL_KY_MAX = 192;
+
+/** What `conv2d_rows` writes out: tile rows and pixels, kernel width, patch width. */
+const ROWS_MAX_TH = 4;
+const ROWS_MAX_PIXELS = 20;
+const ROWS_MAX_KW = 5;
+const ROWS_MAX_SW = 16;
+
+/** True when `conv2d_rows` covers a `th × tw` tile of the convolution. */
+function rowsCovers(g: Geometry, th: number, tw: number): boolean {
+  return g.stride === 1 && g.kw <= ROWS_MAX_KW && th <= ROWS_MAX_TH &&
+    th * tw <= ROWS_MAX_PIXELS && tw - 1 + g.kw <= ROWS_MAX_SW;
+}
+
+/**
+ * The direct kernel for a region: `conv2d_rows` (the input patch streamed through registers one
+ * kernel row at a time) within the limits its written-out loops cover, else `conv2d_direct`.
+ * Both compute every output with the same operations in the same order, so the choice changes
+ * no bit.
+ */
+function directKernel(g: Geometry, th: number, tw: number, nc: number): KernelSpec {
+  if (!rowsCovers(g, th, tw)) return DIRECT;
+  return g.kh <= 4 && g.kh * g.kw * th * tw * nc <= UNROLL_KY_MAX ? ROWS_UNROLLED : ROWS;
+}
 
 const WG = 64;
 /**
@@ -118,6 +160,8 @@ export interface TileProblem {
   padding?: number;
   /** Fused max-pool window; tiles are then multiples of it. Default 1. */
   pool?: number;
+  /** Most pixels per tile. Default 12. */
+  maxPixels?: number;
 }
 
 /**
@@ -142,12 +186,13 @@ export function chooseTile(g: TileProblem): ConvTile | undefined {
   const taps = g.kh * g.kw;
   const padded = (g.padding ?? 0) > 0;
   const maxAcc = !padded && taps <= 16 ? MAX_ACC_SMALL : MAX_ACC;
+  const maxPixels = g.maxPixels ?? MAX_PIXELS;
   let best: ConvTile | undefined;
   let bestCost = Infinity;
   for (let nc = 1; nc <= 4; nc++) {
     const blocks = ceilDiv(g.cout, 4 * nc);
-    for (let th = pool; th <= MAX_PIXELS; th += pool) {
-      for (let tw = pool; th * tw <= MAX_PIXELS && th * tw * nc <= maxAcc; tw += pool) {
+    for (let th = pool; th <= maxPixels; th += pool) {
+      for (let tw = pool; th * tw <= maxPixels && th * tw * nc <= maxAcc; tw += pool) {
         const patch = ((th - 1) * g.stride + g.kh) * ((tw - 1) * g.stride + g.kw);
         if (patch > MAX_PATCH) continue;
         const tiles = ceilDiv(hp, th / pool) * ceilDiv(wp, tw / pool);
@@ -275,8 +320,18 @@ const POOL_PASS_COST = 1.25;
  * unfused (`pool` 1). Undefined when no tile fits (very large kernels).
  */
 function directTile(g: Geometry): (ConvTile & { pool: number }) | undefined {
-  const plain = chooseTile({ ...g, padding: g.pad, pool: 1 });
-  const pooled = g.pool > 1 ? chooseTile({ ...g, padding: g.pad }) : undefined;
+  // conv2d_rows has no register cliff at 12 pixels: it may take tiles of up to 20 (MNIST's conv2:
+  // 2×10 pixels × 8 channels, its whole pooled output width, 9% faster than 2×6 × 16 and an edge
+  // strip), when the tile the model picks is one it covers.
+  const wide = g.stride === 1 && g.kw <= ROWS_MAX_KW ? planTile(g, ROWS_MAX_PIXELS) : undefined;
+  if (wide !== undefined && rowsCovers(g, wide.th, wide.tw)) return wide;
+  return planTile(g, MAX_PIXELS);
+}
+
+/** The direct kernel's plan among tiles of at most `maxPixels` pixels (see directTile). */
+function planTile(g: Geometry, maxPixels: number): (ConvTile & { pool: number }) | undefined {
+  const plain = chooseTile({ ...g, padding: g.pad, pool: 1, maxPixels });
+  const pooled = g.pool > 1 ? chooseTile({ ...g, padding: g.pad, maxPixels }) : undefined;
   if (pooled !== undefined && plain !== undefined) {
     if (pooled.cost < plain.cost + POOL_PASS_COST * g.cout * g.ho * g.wo) {
       return { ...pooled, pool: g.pool };
@@ -400,9 +455,14 @@ export function conv2d(
     gpu,
     population,
   });
-  if (out.numel > 0) {
-    if (tile !== undefined) runDirect(x, weight, bias, out, k, rows, tile, fused && relu);
-    else runGemm(x, weight, bias, out, k, rows);
+  try {
+    if (out.numel > 0) {
+      if (tile !== undefined) runDirect(x, weight, bias, out, k, rows, tile, fused && relu);
+      else runGemm(x, weight, bias, out, k, rows);
+    }
+  } catch (error) {
+    out.dispose();
+    throw error;
   }
   if (fused || (pool === 1 && !relu)) return out;
   // Unfused epilogue (tiled variant, or the pool window does not pay off in registers).
@@ -443,6 +503,38 @@ function baseParams(x: Tensor, weight: Tensor, bias: Tensor | undefined, out: Te
     wp: g.wp,
     y0: 0,
     x0: 0,
+    pOff: 0,
+  };
+}
+
+/** The operands an input, bias and output of the kernels are to {@linkcode planChunks}. */
+function operands(
+  x: Tensor,
+  bias: Tensor | undefined,
+  out: Tensor,
+  g: Geometry,
+): { x: ChunkOperand; bias: ChunkOperand; out: ChunkOperand } {
+  const xl = rowLayout(x);
+  const image = g.cin * g.h * g.w;
+  const outImage = g.cout * g.hp * g.wp;
+  const bl = bias === undefined ? { off: 0, stride: 0 } : rowLayout(bias);
+  return {
+    x: { name: "x", buffer: x.buffer, off: xl.off, stride: xl.stride, item: image, span: image },
+    bias: {
+      name: "bias",
+      buffer: bias?.buffer ?? dummyBuffer(out.gpu),
+      off: bl.off,
+      stride: bl.stride,
+      span: bias === undefined ? 1 : g.cout,
+    },
+    out: {
+      name: "out",
+      buffer: out.buffer,
+      off: out.offset,
+      stride: out.population ? out.rowStride : 0,
+      item: outImage,
+      span: outImage,
+    },
   };
 }
 
@@ -469,31 +561,76 @@ function runDirect(
   // evaluation loop with fixed weights packs once, a training step once per step.
   const wl = rowLayout(weight);
   const key = `conv2d pack ${wl.off}+${wl.stride}x${weight.rows} ${g.cout}x${K} nc${tile.nc}`;
-  const packed = gpu.derived(weight.buffer, key, Math.max(weight.rows * perRow, 1) * 16, (to) => {
+  const packedBytes = Math.max(weight.rows * perRow, 1) * 16;
+  const packed = gpu.derived(weight.buffer, key, packedBytes, (to) => {
     const pack = gpu.kernel(PACK, { WG, NC: tile.nc });
-    gpu.dispatch(pack, [weight.buffer, to], params, grid(ceilDiv(perRow, WG), 1, weight.rows));
-  });
-  const problem = { ...g, padding: g.pad };
-  for (const region of planRegions(problem, tile, g.batch, rows * nb)) {
-    const kernel = gpu.kernel(DIRECT, {
-      WG: region.wg,
-      TW: region.tw,
-      TH: region.th,
-      NC: tile.nc,
-      KH: g.kh,
-      KW: g.kw,
-      SX: g.stride,
-      PADDED: g.pad > 0 ? 1 : 0,
-      POOL: g.pool,
-      RELU: relu ? 1 : 0,
-    });
-    const { tilesY, tilesX, y0, x0 } = region;
-    gpu.dispatch(
-      kernel,
-      [x.buffer, packed, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
-      { ...params, tilesY, tilesX, y0, x0 },
-      grid(ceilDiv(g.batch * tilesY * tilesX, region.wg), nb, rows),
+    const chunks = planChunks(
+      gpu,
+      "conv2d",
+      [
+        { name: "weight", buffer: weight.buffer, off: wl.off, stride: wl.stride, span: g.cout * K },
+        { name: "packed weight", buffer: to, off: 0, stride: perRow, span: perRow, unit: 16 },
+      ],
+      weight.rows,
+      1,
     );
+    for (const c of chunks) {
+      gpu.dispatch(
+        pack,
+        c.bindings,
+        { ...params, wOff: c.offs[0], pOff: c.offs[1] },
+        grid(ceilDiv(perRow, WG), 1, c.rows),
+      );
+    }
+  });
+  const ops = operands(x, bias, out, g);
+  const packedOperand: ChunkOperand = {
+    name: "packed weight",
+    buffer: packed,
+    off: 0,
+    stride: params.pStride,
+    span: perRow,
+    unit: 16,
+  };
+  const chunks = planChunks(
+    gpu,
+    "conv2d",
+    [ops.x, packedOperand, ops.bias, ops.out],
+    rows,
+    g.batch,
+    { itemName: "image" },
+  );
+  const problem = { ...g, padding: g.pad };
+  for (const c of chunks) {
+    const chunkParams = {
+      ...params,
+      batch: c.items,
+      xOff: c.offs[0],
+      pOff: c.offs[1],
+      bOff: c.offs[2],
+      oOff: c.offs[3],
+    };
+    for (const region of planRegions(problem, tile, c.items, c.rows * nb)) {
+      const kernel = gpu.kernel(directKernel(g, region.th, region.tw, tile.nc), {
+        WG: region.wg,
+        TW: region.tw,
+        TH: region.th,
+        NC: tile.nc,
+        KH: g.kh,
+        KW: g.kw,
+        SX: g.stride,
+        PADDED: g.pad > 0 ? 1 : 0,
+        POOL: g.pool,
+        RELU: relu ? 1 : 0,
+      });
+      const { tilesY, tilesX, y0, x0 } = region;
+      gpu.dispatch(
+        kernel,
+        c.bindings,
+        { ...chunkParams, tilesY, tilesX, y0, x0 },
+        grid(ceilDiv(c.items * tilesY * tilesX, region.wg), nb, c.rows),
+      );
+    }
   }
 }
 
@@ -511,10 +648,35 @@ function runGemm(
   const nb = ceilDiv(g.cout, WGN * TN);
   const kernel = gpu.kernel(GEMM, { WGM, WGN, TM, TN });
   const params = { ...baseParams(x, weight, bias, out, g), nb };
-  gpu.dispatch(
-    kernel,
-    [x.buffer, weight.buffer, bias?.buffer ?? dummyBuffer(gpu), out.buffer],
-    params,
-    grid(ceilDiv(g.batch * g.ho * g.wo, WGM * TM), nb, rows),
+  const wl = rowLayout(weight);
+  const K = g.cin * g.kh * g.kw;
+  const ops = operands(x, bias, out, g);
+  const chunks = planChunks(
+    gpu,
+    "conv2d",
+    [
+      ops.x,
+      { name: "weight", buffer: weight.buffer, off: wl.off, stride: wl.stride, span: g.cout * K },
+      ops.bias,
+      ops.out,
+    ],
+    rows,
+    g.batch,
+    { itemName: "image" },
   );
+  for (const c of chunks) {
+    gpu.dispatch(
+      kernel,
+      c.bindings,
+      {
+        ...params,
+        batch: c.items,
+        xOff: c.offs[0],
+        wOff: c.offs[1],
+        bOff: c.offs[2],
+        oOff: c.offs[3],
+      },
+      grid(ceilDiv(c.items * g.ho * g.wo, WGM * TM), nb, c.rows),
+    );
+  }
 }

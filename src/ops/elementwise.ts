@@ -23,6 +23,7 @@ import {
   sameShape,
   withRows,
 } from "./_util.ts";
+import { type ChunkOperand, planChunks } from "./_chunks.ts";
 import code from "../../shaders/elementwise.wgsl" with { type: "text" };
 
 const WG = 64;
@@ -63,32 +64,64 @@ function run(
   beta = 0,
 ): void {
   const rows = out.rows;
-  const groups = ceilDiv(out.rowNumel, WG * PER_THREAD);
-  if (groups > MAX_GROUPS) {
-    throw new RangeError(`${name}: rows of ${out.rowNumel} elements are too long`);
-  }
   if (out.rowNumel === 0 || rows === 0) return;
-  const [a, b, c] = [inputs[0], inputs[1], inputs[2]].map((t) =>
-    t === undefined ? { buffer: dummyBuffer(gpu), off: 0, stride: 0 } : {
-      buffer: t.buffer,
-      ...rowLayout(t),
-    }
-  );
-  const o = rowLayout(out);
-  gpu.dispatch(gpu.kernel(KERNELS[name], { WG }), [a.buffer, b.buffer, c.buffer, out.buffer], {
+  const operand = (label: string, t: Tensor | undefined): ChunkOperand =>
+    t === undefined
+      ? { name: label, buffer: dummyBuffer(gpu), off: 0, stride: 0, span: 1 }
+      : { name: label, buffer: t.buffer, ...rowLayout(t), item: 1, span: 1 };
+  const o = operand("out", out);
+  dispatchRows(
+    gpu,
+    KERNELS[name],
+    name,
+    [
+      operand("a", inputs[0]),
+      operand("b", inputs[1]),
+      operand("c", inputs[2]),
+      { ...o, stride: out.population ? o.stride : 0 },
+    ],
     rows,
-    rowNumel: out.rowNumel,
-    aOff: a.off,
-    aStride: a.stride,
-    bOff: b.off,
-    bStride: b.stride,
-    cOff: c.off,
-    cStride: c.stride,
-    oOff: o.off,
-    oStride: out.population ? o.stride : 0,
+    out.rowNumel,
     alpha,
     beta,
-  }, [groups, rows]);
+  );
+}
+
+/**
+ * Records an elementwise kernel over `rows` rows of `rowNumel` elements, split into several
+ * dispatches when an operand exceeds a storage binding (elements are the items).
+ */
+function dispatchRows(
+  gpu: Gpu,
+  spec: KernelSpec,
+  name: string,
+  operands: ChunkOperand[],
+  rows: number,
+  rowNumel: number,
+  alpha: number,
+  beta: number,
+): void {
+  const chunks = planChunks(gpu, name, operands, rows, rowNumel, { itemName: "element" });
+  for (const c of chunks) {
+    const groups = ceilDiv(c.items, WG * PER_THREAD);
+    if (groups > MAX_GROUPS) {
+      throw new RangeError(`${name}: rows of ${rowNumel} elements are too long`);
+    }
+    gpu.dispatch(gpu.kernel(spec, { WG }), c.bindings, {
+      rows: c.rows,
+      rowNumel: c.items,
+      aOff: c.offs[0],
+      aStride: operands[0].stride,
+      bOff: c.offs[1],
+      bStride: operands[1].stride,
+      cOff: c.offs[2],
+      cStride: operands[2].stride,
+      oOff: c.offs[3],
+      oStride: operands[3].stride,
+      alpha,
+      beta,
+    }, [groups, c.rows]);
+  }
 }
 
 function checkRowShapes(op: string, tensors: Tensor[]): void {
@@ -109,7 +142,12 @@ function mapOp(op: string, name: KernelName, inputs: Tensor[], alpha = 0, beta =
   const rows = populationRows(op, ...inputs);
   const population = anyPopulation(...inputs);
   const out = Tensor.empty(withRows(population, rows, inputs[0].rowShape), { gpu, population });
-  run(gpu, name, inputs, out, alpha, beta);
+  try {
+    run(gpu, name, inputs, out, alpha, beta);
+  } catch (error) {
+    out.dispose();
+    throw error;
+  }
   return out;
 }
 
@@ -238,21 +276,61 @@ export function broadcastRow(x: Tensor, src = 0): Tensor {
 
 function rowsKernel(x: Tensor, rows: number, aOff: number, aStride: number, oOff: number): void {
   const gpu = x.gpu;
-  const groups = ceilDiv(x.rowNumel, WG * PER_THREAD);
-  if (groups > MAX_GROUPS) throw new RangeError(`copyRows: rows of ${x.rowNumel} are too long`);
-  const dummy = dummyBuffer(gpu);
-  gpu.dispatch(gpu.kernel(KERNELS.copyRows, { WG }), [dummy, dummy, dummy, x.buffer], {
-    rows,
-    rowNumel: x.rowNumel,
-    aOff,
-    aStride,
-    bOff: 0,
-    bStride: 0,
-    cOff: 0,
-    cStride: 0,
-    oOff,
-    oStride: x.rowStride,
-    alpha: 0,
-    beta: 0,
-  }, [groups, rows]);
+  const n = x.rowNumel;
+  const unused = (name: string): ChunkOperand => ({
+    name,
+    buffer: dummyBuffer(gpu),
+    off: 0,
+    stride: 0,
+    span: 1,
+  });
+  const destination: ChunkOperand = {
+    name: "destination",
+    buffer: x.buffer,
+    off: oOff,
+    stride: x.rowStride,
+    item: 1,
+    span: 1,
+  };
+  if (x.buffer.size <= gpu.maxBindingSize) {
+    // copy_rows reads the source through its output binding: a buffer bound writable cannot be
+    // bound a second time in the same dispatch.
+    const operands = [unused("a"), unused("b"), unused("c"), destination];
+    for (const c of planChunks(gpu, "copyRows", operands, rows, n)) {
+      const groups = ceilDiv(c.items, WG * PER_THREAD);
+      if (groups > MAX_GROUPS) throw new RangeError(`copyRows: rows of ${n} are too long`);
+      gpu.dispatch(gpu.kernel(KERNELS.copyRows, { WG }), c.bindings, {
+        rows: c.rows,
+        rowNumel: c.items,
+        aOff: aOff + c.row * aStride + c.item,
+        aStride,
+        bOff: 0,
+        bStride: 0,
+        cOff: 0,
+        cStride: 0,
+        oOff: c.offs[3],
+        oStride: x.rowStride,
+        alpha: 0,
+        beta: 0,
+      }, [groups, c.rows]);
+    }
+    return;
+  }
+  // Larger than one binding: the source rows go through a temporary buffer, so that source and
+  // destination are different buffers and each can be bound by ranges (exact copies).
+  const staged = aStride === 0 ? 1 : rows;
+  const tmp = gpu.pool.acquire(staged * n * 4, "copyRows");
+  const source = { name: "source", buffer: x.buffer, off: aOff, stride: aStride, item: 1, span: 1 };
+  const tmpRows = {
+    name: "staging",
+    buffer: tmp,
+    off: 0,
+    stride: staged > 1 ? n : 0,
+    item: 1,
+    span: 1,
+  };
+  const rest = [unused("b"), unused("c")];
+  dispatchRows(gpu, KERNELS.copy, "copyRows", [source, ...rest, tmpRows], staged, n, 0, 0);
+  dispatchRows(gpu, KERNELS.copy, "copyRows", [tmpRows, ...rest, destination], rows, n, 0, 0);
+  gpu.pool.release(tmp); // safe: later users of the buffer are ordered after these dispatches
 }

@@ -24,6 +24,7 @@ import {
   sameShape,
   withRows,
 } from "./_util.ts";
+import { type ChunkOperand, planChunks } from "./_chunks.ts";
 import code from "../../shaders/loss.wgsl" with { type: "text" };
 
 /** How a loss reduces the per-example terms of each population row (torch's `reduction`). */
@@ -57,7 +58,7 @@ const KERNELS = {
   squaredErrorRows: spec("squared_error_rows"),
 };
 
-/** Geometry of one dispatch: `rows` population rows of `batch` vectors of `classes` values. */
+/** Geometry of one call: `rows` population rows of `batch` vectors of `classes` values. */
 interface Launch {
   rows: number;
   batch: number;
@@ -65,6 +66,8 @@ interface Launch {
   divisor?: number;
   /** One workgroup per row (the `*_rows` kernels) instead of one invocation per vector. */
   perRow: boolean;
+  /** Output values per vector of the per-vector kernels: `classes` for softmax, else 1. */
+  outPerVector?: number;
 }
 
 function launch(
@@ -78,23 +81,47 @@ function launch(
   const work = l.perRow ? l.rows : l.rows * l.batch;
   if (work === 0) return out;
   const xl = rowLayout(x);
-  const tl = target === undefined ? { off: 0, stride: 0 } : rowLayout(target);
-  const groups = l.perRow ? fold(l.rows) : fold(ceilDiv(work, WG));
-  gpu.dispatch(
-    gpu.kernel(kernel, { WG }),
-    [x.buffer, target?.buffer ?? dummyBuffer(gpu), out.buffer],
-    {
-      rows: l.rows,
-      batch: l.batch,
-      classes: l.classes,
-      xOff: xl.off,
-      xStride: xl.stride,
-      tOff: tl.off,
-      tStride: tl.stride,
-      divisor: l.divisor ?? 1,
+  const outPer = l.outPerVector ?? 1;
+  const operands: ChunkOperand[] = [
+    { name: "input", buffer: x.buffer, ...xl, item: l.classes, span: l.classes },
+    target === undefined
+      ? { name: "target", buffer: dummyBuffer(gpu), off: 0, stride: 0, span: 1 }
+      : { name: "target", buffer: target.buffer, ...rowLayout(target), item: 1, span: 1 },
+    l.perRow ? { name: "out", buffer: out.buffer, off: out.offset, stride: 1, span: 1 } : {
+      name: "out",
+      buffer: out.buffer,
+      off: out.offset,
+      stride: l.batch * outPer,
+      item: outPer,
+      span: outPer,
     },
-    groups,
-  );
+  ];
+  // Rows and vectors are folded into x/y, so any row count fits one dispatch. The per-row
+  // reductions sum a whole row in one workgroup: only their rows may be split.
+  let chunks;
+  try {
+    chunks = planChunks(gpu, kernel.entryPoint, operands, l.rows, l.batch, {
+      maxRows: Infinity,
+      splitItems: !l.perRow,
+      itemName: "vector",
+    });
+  } catch (error) {
+    out.dispose();
+    throw error;
+  }
+  for (const c of chunks) {
+    gpu.dispatch(gpu.kernel(kernel, { WG }), c.bindings, {
+      rows: c.rows,
+      batch: c.items,
+      classes: l.classes,
+      xOff: c.offs[0],
+      xStride: xl.stride,
+      tOff: c.offs[1],
+      tStride: operands[1].stride,
+      divisor: l.divisor ?? 1,
+      oOff: c.offs[2],
+    }, l.perRow ? fold(c.rows) : fold(ceilDiv(c.rows * c.items, WG)));
+  }
   return out;
 }
 
@@ -121,6 +148,7 @@ function softmaxLike(op: string, kernel: KernelSpec, x: Tensor): Tensor {
     batch: x.rowNumel / classes,
     classes,
     perRow: false,
+    outPerVector: classes,
   });
 }
 
@@ -182,14 +210,15 @@ function classShapes(op: string, logits: Tensor, target: Tensor) {
  * One dispatch for all rows. `"mean"` (default) and `"sum"` reduce the batch of each
  * population row with compensated summation in a fixed order. A target that is NaN, not an
  * integer or outside `[0, C)` makes that example's loss NaN (and so the row's mean/sum NaN);
- * it never throws or reads out of bounds. An empty batch gives NaN for `"mean"`, 0 for `"sum"`.
+ * the kernel never reads out of bounds. An empty batch gives NaN for `"mean"`, 0 for `"sum"`.
  *
  * @param logits `[B, C]` or population `[P, B, C]` (possibly a strided view).
  * @param target class indices as f32, `[B]` (shared by every row) or population `[P, B]`.
  * @param options `reduction`: `"mean"` (default), `"sum"` or `"none"`.
  * @returns `[P]` (or `[]` without population axis) for `"mean"`/`"sum"`, `[P?, B]` for `"none"`.
  * @throws {TypeError} if the ranks or the batch sizes do not match, naming both shapes.
- * @throws {RangeError} for an unknown `reduction`.
+ * @throws {RangeError} for an unknown `reduction`, or a target known on the host (a
+ *   `DataLoader` batch) holding a class outside `[0, C)`.
  * @example
  * ```ts ignore
  * const loss = crossEntropy(model.forward(images), labels); // [P]

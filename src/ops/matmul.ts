@@ -23,6 +23,7 @@ import {
   rowLayout,
   sameGpu,
 } from "./_util.ts";
+import { type Chunk, planChunks } from "./_chunks.ts";
 import code from "../../shaders/matmul.wgsl" with { type: "text" };
 
 /** Options of {@linkcode matmul}. */
@@ -102,8 +103,9 @@ function vec4Ready(t: Tensor): boolean {
  * @returns a new tensor `[P?, M, N]`.
  * @throws {TypeError} if a row shape is not 2-D, the inner dimensions differ, the bias is not
  * `[N]`, population sizes differ or the tensors live on different devices.
- * @throws {RangeError} for an unknown `variant`, more than 65535 population rows, or an output
- * too large for one dispatch or one storage binding.
+ * @throws {RangeError} for an unknown `variant`, or one row of an operand too large for one
+ * storage binding (larger tensors are split into several dispatches over ranges of population
+ * rows, or of rows of `a` when one population row is too large: the results do not change).
  * @example
  * ```ts ignore
  * const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
@@ -179,16 +181,6 @@ function product(op: string, a: Tensor, b: Tensor, options: MatmulOptions): Tens
   }
   const rows = populationRows(op, a, b, bias);
   const population = anyPopulation(a, b, bias);
-  if (rows > MAX_GROUPS) {
-    throw new RangeError(`${op}: at most ${MAX_GROUPS} population rows, received ${rows}`);
-  }
-  const bytes = rows * M * N * 4;
-  if (bytes > gpu.limits.maxStorageBufferBindingSize) {
-    throw new RangeError(
-      `${op}: the output of ${rows} x ${M} x ${N} values exceeds the device's ` +
-        `${gpu.limits.maxStorageBufferBindingSize}-byte storage binding limit`,
-    );
-  }
   const out = Tensor.empty(population ? [rows, M, N] : [M, N], { gpu, population });
   if (M * N === 0 || rows === 0) return out;
   try {
@@ -215,48 +207,73 @@ function dispatch(
   const rows = out.rows;
   const al = rowLayout(a), bl = rowLayout(b);
   const bi = bias === undefined ? { off: 0, stride: 0 } : rowLayout(bias);
-  const buffers = [a.buffer, b.buffer, bias?.buffer ?? dummyBuffer(gpu), out.buffer];
-  const params = {
+  // Items are rows of `a` and of the output: each output is one invocation's sum over k in
+  // increasing order wherever its tile lies, so a split changes no bit.
+  const chunks = planChunks(
+    gpu,
+    op,
+    [
+      { name: "a", buffer: a.buffer, off: al.off, stride: al.stride, item: K, span: K },
+      { name: "b", buffer: b.buffer, off: bl.off, stride: bl.stride, span: K * N },
+      { name: "bias", buffer: bias?.buffer ?? dummyBuffer(gpu), ...bi, span: bias ? N : 1 },
+      {
+        name: "out",
+        buffer: out.buffer,
+        off: out.offset,
+        stride: out.population ? out.rowStride : 0,
+        item: N,
+        span: N,
+      },
+    ],
+    rows,
     M,
+    { itemName: "row of a" },
+  );
+  const params = (c: Chunk) => ({
+    M: c.items,
     N,
     K,
     tilesN: 0,
     tilesM: 0,
-    aOff: al.off,
+    aOff: c.offs[0],
     aStride: al.stride,
-    bOff: bl.off,
+    bOff: c.offs[1],
     bStride: bl.stride,
-    biasOff: bi.off,
+    biasOff: c.offs[2],
     biasStride: bi.stride,
-    oOff: out.offset,
+    oOff: c.offs[3],
     oStride: out.population ? out.rowStride : 0,
     hasBias: bias === undefined ? 0 : 1,
-  };
+  });
   if (variant === "tiled") {
-    const gx = ceilDiv(N, TILE), gy = ceilDiv(M, TILE);
-    if (gx > MAX_GROUPS || gy > MAX_GROUPS) {
-      throw new RangeError(`${op}: a ${M} x ${N} output is too large for one dispatch`);
-    }
     const kernel = gpu.kernel(transB ? TILED.nt : TILED.nn);
-    gpu.dispatch(kernel, buffers, params, [gx, gy, rows]);
+    for (const c of chunks) {
+      const gx = ceilDiv(N, TILE), gy = ceilDiv(c.items, TILE);
+      if (gx > MAX_GROUPS || gy > MAX_GROUPS) {
+        throw new RangeError(`${op}: a ${M} x ${N} output is too large for one dispatch`);
+      }
+      gpu.dispatch(kernel, c.bindings, params(c), [gx, gy, c.rows]);
+    }
     return;
   }
   const vec4 = K % 4 === 0 && vec4Ready(a) && vec4Ready(b) && (transB || N % 4 === 0);
   const f: Fallback = vec4
     ? (transB ? FALLBACK.ntVec4 : FALLBACK.nnVec4)
     : (transB ? FALLBACK.ntScalar : FALLBACK.nnScalar);
-  const tilesN = ceilDiv(N, f.tn), tilesM = ceilDiv(M, f.tm);
-  const tiles = tilesN * tilesM;
-  // One SIMD group (8 invocations) per workgroup for small products, so that their few tiles
-  // still spread over the CPU threads; two sizes only, each is a pipeline to compile.
-  const wg = tiles >= 2 * WG_LARGE ? WG_LARGE : WG_SMALL;
-  const [gx, gy] = fold(ceilDiv(tiles, wg));
-  if (gy > MAX_GROUPS) {
-    throw new RangeError(`${op}: a ${M} x ${N} output is too large for one dispatch`);
+  for (const c of chunks) {
+    const tilesN = ceilDiv(N, f.tn), tilesM = ceilDiv(c.items, f.tm);
+    const tiles = tilesN * tilesM;
+    // One SIMD group (8 invocations) per workgroup for small products, so that their few tiles
+    // still spread over the CPU threads; two sizes only, each is a pipeline to compile.
+    const wg = tiles >= 2 * WG_LARGE ? WG_LARGE : WG_SMALL;
+    const [gx, gy] = fold(ceilDiv(tiles, wg));
+    if (gy > MAX_GROUPS) {
+      throw new RangeError(`${op}: a ${M} x ${N} output is too large for one dispatch`);
+    }
+    gpu.dispatch(gpu.kernel(f.spec, { WG: wg }), c.bindings, { ...params(c), tilesN, tilesM }, [
+      gx,
+      gy,
+      c.rows,
+    ]);
   }
-  gpu.dispatch(gpu.kernel(f.spec, { WG: wg }), buffers, { ...params, tilesN, tilesM }, [
-    gx,
-    gy,
-    rows,
-  ]);
 }

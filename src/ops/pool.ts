@@ -9,6 +9,7 @@
 import type { KernelSpec } from "../gpu/kernel.ts";
 import { formatShape, Tensor } from "../tensor.ts";
 import { ceilDiv, checkInt, MAX_GROUPS, rowLayout, withRows } from "./_util.ts";
+import { planChunks } from "./_chunks.ts";
 import code from "../../shaders/pool.wgsl" with { type: "text" };
 
 const WG = 64;
@@ -80,11 +81,6 @@ function pool(op: string, kernel: KernelSpec, x: Tensor, options: MaxPool2dOptio
   while (tw > 1 && k * ((tw - 1) * stride + k) > MAX_WINDOW) tw--;
   const cached = k * k <= MAX_WINDOW;
   const runs = ceilDiv(wo, tw);
-  const groups = ceilDiv(batch * channels * ho * runs, WG);
-  const fold = ceilDiv(groups, MAX_GROUPS);
-  if (fold > MAX_GROUPS || rows > MAX_GROUPS) {
-    throw new RangeError(`${op}: the problem is too large for one dispatch`);
-  }
   const xl = rowLayout(x);
   const compiled = gpu.kernel(kernel, {
     WG,
@@ -94,20 +90,44 @@ function pool(op: string, kernel: KernelSpec, x: Tensor, options: MaxPool2dOptio
     PADDED: pad > 0 ? 1 : 0,
     CACHED: cached ? 1 : 0,
   });
-  gpu.dispatch(compiled, [x.buffer, out.buffer], {
-    planes: batch * channels,
-    h,
-    w,
-    ho,
-    wo,
-    runs,
-    pad,
-    xOff: xl.off,
-    xStride: xl.stride,
-    oOff: out.offset,
-    oStride: out.population ? out.rowStride : 0,
-    relu: options.relu === true ? 1 : 0,
-  }, [ceilDiv(groups, fold), fold, rows]);
+  // Items are planes (image × channel); every output is computed alone, so any split is exact.
+  const operands = [
+    { name: "x", buffer: x.buffer, off: xl.off, stride: xl.stride, item: h * w, span: h * w },
+    {
+      name: "out",
+      buffer: out.buffer,
+      off: out.offset,
+      stride: out.population ? out.rowStride : 0,
+      item: ho * wo,
+      span: ho * wo,
+    },
+  ];
+  try {
+    for (const c of planChunks(gpu, op, operands, rows, batch * channels, { itemName: "plane" })) {
+      const groups = ceilDiv(c.items * ho * runs, WG);
+      const fold = ceilDiv(groups, MAX_GROUPS);
+      if (fold > MAX_GROUPS) {
+        throw new RangeError(`${op}: the problem is too large for one dispatch`);
+      }
+      gpu.dispatch(compiled, c.bindings, {
+        planes: c.items,
+        h,
+        w,
+        ho,
+        wo,
+        runs,
+        pad,
+        xOff: c.offs[0],
+        xStride: xl.stride,
+        oOff: c.offs[1],
+        oStride: operands[1].stride,
+        relu: options.relu === true ? 1 : 0,
+      }, [ceilDiv(groups, fold), fold, c.rows]);
+    }
+  } catch (error) {
+    out.dispose();
+    throw error;
+  }
   return out;
 }
 

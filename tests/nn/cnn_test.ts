@@ -9,6 +9,7 @@ import { Flatten } from "../../src/nn/flatten.ts";
 import { Sequential } from "../../src/nn/sequential.ts";
 import { Generator } from "../../src/rng.ts";
 import { type Tensor, tensor, tidy } from "../../src/tensor.ts";
+import { crossEntropy } from "../../src/ops/loss.ts";
 import { assert, assertClose, gpu, uniformData } from "../_util.ts";
 import { mnistCnnRef } from "../ref/cnn.ts";
 
@@ -171,4 +172,53 @@ Deno.test("a batch with the wrong shape is rejected with both shapes named", () 
   const t: Tensor = x;
   t.dispose();
   model.flat.dispose();
+});
+
+Deno.test("a CNN population forward beyond the binding limit equals the unsplit one bit for bit", async () => {
+  // Rows and images are split once a tensor exceeds gpu.maxBindingSize (128 MiB on llvmpipe:
+  // P = 64 rows of 256 images); lowered here so that P = 4 rows of 20 images need it.
+  const model = mnistCnn();
+  const flat = model.flat;
+  const P = 4, B = 20;
+  flat.setRows(P);
+  const g = new Generator(11);
+  const base = await flat.readRow(0);
+  for (let r = 1; r < P; r++) flat.loadRow(r, base.map((v) => v * (1 + 0.3 * g.normal())));
+  flat.setActive(P);
+  const x = tensor(uniformData(12, B * 784, 0, 1), [B, 1, 28, 28]);
+  const y = tensor(Array.from({ length: B }, (_, i) => i % 10), [B]);
+  const forward = async () => {
+    const before = gpu.stats.dispatches;
+    const [logits, loss] = tidy(() => {
+      const out = model.forward(x);
+      return [out, crossEntropy(out, y)];
+    });
+    const dispatches = gpu.stats.dispatches - before;
+    const bits = [
+      new Uint32Array((await logits.read()).buffer),
+      new Uint32Array((await loss.read()).buffer),
+    ];
+    logits.dispose();
+    loss.dispose();
+    return { bits, dispatches };
+  };
+  await forward(); // packs the weights once
+  const whole = await forward();
+  assert.equal(whole.dispatches, 5, "conv1, conv2, conv3, linear, loss");
+  const saved = gpu.maxBindingSize;
+  // 512 KiB: conv1's output (184 KB a row) goes two rows at a time. 96 KiB: one row of it does
+  // not fit, so its images are split; the parameter rows (63 KB each) are bound one by one.
+  for (const limit of [512 * 1024, 96 * 1024]) {
+    gpu.maxBindingSize = limit;
+    try {
+      const split = await forward();
+      assert.ok(split.dispatches > whole.dispatches, `${limit}: ${split.dispatches} dispatches`);
+      assert.deepEqual(split.bits[0], whole.bits[0], `logits at ${limit} bytes`);
+      assert.deepEqual(split.bits[1], whole.bits[1], `losses at ${limit} bytes`);
+    } finally {
+      gpu.maxBindingSize = saved;
+    }
+  }
+  for (const t of [x, y]) t.dispose();
+  flat.dispose();
 });

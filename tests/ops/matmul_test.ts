@@ -283,9 +283,7 @@ Deno.test("matmul rejects mismatched shapes with a TypeError naming both", () =>
       () => matmul(a, c, { variant: "fast" as any }),
       (e: Error) => e instanceof RangeError && /variant.*fast/.test(e.message),
     );
-    const many = Tensor.empty([65536, 1, 3], { gpu, population: true });
-    assert.throws(() => matmul(many, c), /at most 65535 population rows, received 65536/);
-    for (const t of [c, many]) t.dispose();
+    c.dispose();
   } finally {
     for (const t of [a, b, v, p2, p3]) t.dispose();
   }
