@@ -38,7 +38,7 @@ const SAMPLE: KernelSpec = {
   prelude: RANDOM_WGSL,
   code: sampleCode,
   entryPoint: "sample",
-  storage: ["read", "read", "write"],
+  storage: ["read", "read", "read", "write"],
 };
 
 /** The entry points of `shaders/es_update.wgsl`. */
@@ -138,34 +138,52 @@ export interface SampleOptions {
   state?: GPUBuffer;
 }
 
-/** Writes the candidate rows over one span (one dispatch). */
+/**
+ * Writes the candidate rows over one span: the center row is copied aside (the kernel reads
+ * it while writing other rows of the same buffer), then one dispatch per chunk of candidate
+ * rows that fits a storage binding — one dispatch unless the population's rows pass
+ * `gpu.maxBindingSize`.
+ */
 export function sample(gpu: Gpu, rows: GPUBuffer, span: Span, o: SampleOptions): void {
   const count = span.end - span.start;
   const [x, z] = fold(ceilDiv(ceilDiv(count, 4), WG));
   const dummy = dummyBuffer(gpu);
-  gpu.dispatch(gpu.kernel(SAMPLE, { WG }), [o.vec ?? dummy, o.state ?? dummy, rows], {
-    centerOff: o.center * o.stride,
-    dstOff: o.first * o.stride,
-    stride: o.stride,
-    vecOff: 0,
-    start: span.start,
-    count,
-    seed: o.seed,
-    stream: o.stream,
-    counter: o.counter,
-    scaleKind: o.scaleKind,
-    flags: (o.mirrored ? SAMPLE_FLAGS.MIRRORED : 0) |
-      (o.sigmaAt === undefined ? 0 : SAMPLE_FLAGS.SIGMA_FROM_STATE),
-    sigmaAt: o.sigmaAt ?? 0,
-    sigmaMult: o.sigmaMult,
-  }, [x, o.population, z]);
+  const rowBytes = o.stride * 4;
+  const center = gpu.pool.acquire(rowBytes, "ES center copy");
+  gpu.copy(rows, o.center * rowBytes, center, 0, rowBytes);
+  const perChunk = Math.max(1, Math.min(65535, Math.floor(gpu.maxBindingSize / rowBytes)));
+  for (let k = 0; k < o.population; k += perChunk) {
+    const n = Math.min(perChunk, o.population - k);
+    const range = { buffer: rows, offset: (o.first + k) * rowBytes, size: n * rowBytes };
+    gpu.dispatch(gpu.kernel(SAMPLE, { WG }), [o.vec ?? dummy, o.state ?? dummy, center, range], {
+      kBase: k,
+      dstOff: 0,
+      stride: o.stride,
+      vecOff: 0,
+      start: span.start,
+      count,
+      seed: o.seed,
+      stream: o.stream,
+      counter: o.counter,
+      scaleKind: o.scaleKind,
+      flags: (o.mirrored ? SAMPLE_FLAGS.MIRRORED : 0) |
+        (o.sigmaAt === undefined ? 0 : SAMPLE_FLAGS.SIGMA_FROM_STATE),
+      sigmaAt: o.sigmaAt ?? 0,
+      sigmaMult: o.sigmaMult,
+    }, [x, n, z]);
+  }
+  gpu.pool.release(center);
 }
 
 /** Buffers and values of one update dispatch; unset offsets and constants are 0. */
 export interface UpdateOptions {
   state: GPUBuffer;
+  /** The parameter buffer and the gradient buffer: only the center row of each is bound. */
   rows: GPUBuffer;
   grad?: GPUBuffer;
+  /** The center row and the buffers' row stride. */
+  center: number;
+  stride: number;
   vec?: GPUBuffer;
   aux?: GPUBuffer;
   /** Terms of the weighted sums: pairs when mirrored, else candidates. */
@@ -174,8 +192,6 @@ export interface UpdateOptions {
 }
 
 type UpdateValue =
-  | "centerOff"
-  | "gradOff"
   | "stride"
   | "seed"
   | "stream"
@@ -196,16 +212,21 @@ type UpdateValue =
   | "cmu"
   | "sumW";
 
-/** Runs one entry point of `shaders/es_update.wgsl` over a span (or once, for `sepcma_sigma`). */
+/**
+ * Runs one entry point of `shaders/es_update.wgsl` over a span (or once, for `sepcma_sigma`),
+ * binding only the center's row of the parameter and gradient buffers (so any population fits).
+ */
 export function update(gpu: Gpu, entry: UpdateEntry, span: Span, o: UpdateOptions): void {
   let spec = UPDATE.get(entry);
   if (spec === undefined) UPDATE.set(entry, spec = updateSpec(entry));
   const dummy = dummyBuffer(gpu);
   const count = span.end - span.start;
   const [x, z] = fold(ceilDiv(ceilDiv(count, 4), WG));
+  const rowBytes = o.stride * 4;
+  const row = (buffer: GPUBuffer) => ({ buffer, offset: o.center * rowBytes, size: rowBytes });
   gpu.dispatch(
     gpu.kernel(spec, { WG, K: o.terms }),
-    [o.state, o.rows, o.grad ?? dummy, o.vec ?? dummy, o.aux ?? dummy],
+    [o.state, row(o.rows), o.grad === undefined ? dummy : row(o.grad), o.vec ?? dummy, o.aux ?? dummy],
     {
       centerOff: 0,
       gradOff: 0,

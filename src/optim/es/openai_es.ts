@@ -154,10 +154,10 @@ export class OpenAIES extends EvolutionStrategy {
         state: this.state,
         rows: flat.buffer,
         grad: flat.gradBuffer,
+        center: rows.home,
+        stride: flat.stride,
         terms: this.popSize / 2,
         values: {
-          centerOff: rows.home * flat.stride,
-          gradOff: rows.home * flat.stride,
           seed: this.seed,
           stream: this.stream,
           counter: this.stepCount,

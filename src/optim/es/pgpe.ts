@@ -120,9 +120,10 @@ export class PGPE extends EvolutionStrategy {
         rows: flat.buffer,
         grad: flat.gradBuffer,
         vec: this.vector("stdev", this.sigma),
+        center: rows.home,
+        stride: flat.stride,
         terms: this.popSize / 2,
         values: {
-          gradOff: rows.home * flat.stride,
           seed: this.seed,
           stream: this.stream,
           counter: this.stepCount,

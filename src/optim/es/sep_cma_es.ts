@@ -160,10 +160,11 @@ export class SepCMAES extends EvolutionStrategy<Fields> {
       rows: flat.buffer,
       vec: this.vector("C", 1),
       aux: paths,
+      center: rows.home,
+      stride: flat.stride,
       terms: this.popSize,
     };
     const values = {
-      centerOff: rows.home * flat.stride,
       stride: flat.stride,
       seed: this.seed,
       stream: this.stream,

@@ -102,9 +102,10 @@ export class SNES extends EvolutionStrategy {
         state: this.state,
         rows: this.flat.buffer,
         vec: this.vector("stdev", this.sigma),
+        center: rows.home,
+        stride: this.flat.stride,
         terms: this.popSize,
         values: {
-          centerOff: rows.home * this.flat.stride,
           seed: this.seed,
           stream: this.stream,
           counter: this.stepCount,

@@ -14,7 +14,11 @@ import { centeredRanks, nesUtilities } from "../../../src/optim/es/utilities.ts"
 import { streamOf } from "../../../src/optim/population/population_optimizer.ts";
 import type { PopulationOptimizer } from "../../../src/optim/population/population_optimizer.ts";
 import { randomNormalAt } from "../../../src/rng.ts";
-import { assert, assertClose, gpu } from "../../_util.ts";
+import { mnistCnn } from "../../../src/nn/models.ts";
+import { manualSeed } from "../../../src/nn/init.ts";
+import { crossEntropy } from "../../../src/ops/loss.ts";
+import { tensor } from "../../../src/tensor.ts";
+import { assert, assertClose, gpu, normalData } from "../../_util.ts";
 import { QUADRATIC } from "../_zo_problems.ts";
 
 const M = [0.5, -0.3, 0.1, 0.9, -0.7, 0.2];
@@ -328,4 +332,37 @@ Deno.test("the strategies reject bad options with the value named", () => {
   assert.throws(() => new SepCMAES([x], { sigma: -1 }), /sigma must be > 0/);
   assert.throws(() => new CMAES([x], { mean: [1] }), /mean must have 2 values/);
   x.flat!.dispose();
+});
+
+Deno.test("an ES generation whose rows and activations pass the binding limit is split, bit for bit", async () => {
+  // With the binding limit lowered to 96 KiB, the CNN's rows (63 KB each) are sampled one per
+  // dispatch and its activations at P = 6, B = 8 are evaluated in row chunks.
+  const run = async (limit: number | null) => {
+    const saved = gpu.maxBindingSize;
+    if (limit !== null) gpu.maxBindingSize = limit;
+    try {
+      manualSeed(5);
+      const model = mnistCnn();
+      const es = new OpenAIES(model.parameters(), { popSize: 6, sigma: 0.05, seed: 2 });
+      const x = tensor(normalData(3, 8 * 784), [8, 1, 28, 28]);
+      const y = tensor(Array.from({ length: 8 }, (_, i) => i % 10), [8]);
+      const before = gpu.stats.snapshot();
+      for (let g = 0; g < 2; g++) {
+        es.step(() => crossEntropy(model.forward(x), y, { reduction: "none" })).dispose();
+      }
+      const dispatches = diffStats(before, gpu.stats.snapshot()).dispatches;
+      const out = [...await model.flat.readRow(0)];
+      es.dispose();
+      x.dispose();
+      y.dispose();
+      model.flat.dispose();
+      return { out, dispatches };
+    } finally {
+      gpu.maxBindingSize = saved;
+    }
+  };
+  const whole = await run(null);
+  const split = await run(96 * 1024);
+  assert.ok(split.dispatches > whole.dispatches, `${split.dispatches} vs ${whole.dispatches}`);
+  assert.deepEqual(split.out, whole.out);
 });
