@@ -311,20 +311,23 @@ export class FlatParameters {
    * The values of `count` consecutive rows from `first` (one readback), each as one vector of
    * {@linkcode size} elements in parameter order.
    *
+   * @param source a buffer laid out like the parameters (a gradient or an optimizer's
+   *   per-parameter state); default the parameters.
    * @throws {RangeError} if the rows leave the buffer.
    */
-  async readRows(first: number, count: number): Promise<Float32Array[]> {
+  async readRows(first: number, count: number, source?: GPUBuffer): Promise<Float32Array[]> {
+    const rows = source === undefined ? this.#rows : Math.floor(source.size / (this.stride * 4));
     if (
       !Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0 ||
-      first + count > this.#rows
+      first + count > rows
     ) {
       throw new RangeError(
-        `rows must fit in [0, ${this.#rows}), received first ${first}, count ${count}`,
+        `rows must fit in [0, ${rows}), received first ${first}, count ${count}`,
       );
     }
     if (count === 0) return [];
     const bytes = await this.gpu.readBuffer(
-      this.#buffer,
+      source ?? this.#buffer,
       first * this.stride * 4,
       count * this.stride * 4,
     );

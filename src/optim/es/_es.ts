@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Parameter } from "../../params/flat.ts";
 import type { Tensor } from "../../tensor.ts";
 import type { Optimizer, OptimizerStateDict, ParamsInput } from "../optimizer.ts";
 import { type PopulationBind, PopulationOptimizer } from "../population/population_optimizer.ts";
@@ -160,6 +161,11 @@ export abstract class EvolutionStrategy<F extends string = never>
     return entry.buffer;
   }
 
+  /** A per-parameter vector's values, one per parameter in model order (one readback). */
+  protected async readVector(name: string, init = 0): Promise<Float32Array> {
+    return (await this.flat.readRows(0, 1, this.vector(name, init)))[0];
+  }
+
   /** Marks the gradient of every trained parameter present in `row` (after a kernel wrote it). */
   protected markGradients(row: number): void {
     for (const seg of this.spans()) for (const p of seg.params) this.flat.setHasGrad(p, row, true);
@@ -234,4 +240,18 @@ export abstract class EvolutionStrategy<F extends string = never>
 /** The default population of SNES and CMA-ES for N parameters: 4 + ⌊3 ln N⌋. */
 export function defaultPopulation(n: number): number {
   return 4 + Math.floor(3 * Math.log(Math.max(1, n)));
+}
+
+/** The parameters of a list or of param groups. */
+export function paramsOf(params: ParamsInput<object>): readonly Parameter[] {
+  const first = params[0] as unknown;
+  if (typeof first === "object" && first !== null && "params" in first) {
+    return (params as readonly { params: Parameter[] }[]).flatMap((g) => g.params);
+  }
+  return params as readonly Parameter[];
+}
+
+/** The number of elements of a parameter list or of param groups. */
+export function numelOf(params: ParamsInput<object>): number {
+  return paramsOf(params).reduce((n, p) => n + p.numel, 0);
 }

@@ -226,7 +226,13 @@ export function update(gpu: Gpu, entry: UpdateEntry, span: Span, o: UpdateOption
   const row = (buffer: GPUBuffer) => ({ buffer, offset: o.center * rowBytes, size: rowBytes });
   gpu.dispatch(
     gpu.kernel(spec, { WG, K: o.terms }),
-    [o.state, row(o.rows), o.grad === undefined ? dummy : row(o.grad), o.vec ?? dummy, o.aux ?? dummy],
+    [
+      o.state,
+      row(o.rows),
+      o.grad === undefined ? dummy : row(o.grad),
+      o.vec ?? dummy,
+      o.aux ?? dummy,
+    ],
     {
       centerOff: 0,
       gradOff: 0,

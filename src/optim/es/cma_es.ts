@@ -12,8 +12,7 @@ import { randomNormalAt } from "../../rng.ts";
 import { type PopulationBind, PopulationOptimizer } from "../population/population_optimizer.ts";
 import { type Losses, type MemberRows, type RowNeeds, rowsOf } from "../population/protocol.ts";
 import { symmetricEigen } from "./_eigen.ts";
-import { defaultPopulation } from "./_es.ts";
-import { paramsOf } from "./openai_es.ts";
+import { defaultPopulation, paramsOf } from "./_es.ts";
 import { cmaWeights } from "./utilities.ts";
 
 /** Options of {@linkcode CMAES}. */

@@ -6,11 +6,10 @@
  * @module
  */
 
-import type { Parameter } from "../../params/flat.ts";
 import { Adam } from "../first_order/adam.ts";
 import { checkMin, checkPositive, type Optimizer, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
-import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
+import { defaultPopulation, EvolutionStrategy, numelOf, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
 import { centeredRanks } from "./utilities.ts";
 
@@ -84,8 +83,7 @@ export class OpenAIES extends EvolutionStrategy {
    * @throws {TypeError} if `opt` is over another model or row.
    */
   constructor(params: ParamsInput<Record<string, never>>, options: OpenAIESOptions = {}) {
-    const all = paramsOf(params);
-    const n = all.reduce((a, p) => a + p.numel, 0);
+    const n = numelOf(params);
     const popSize = options.popSize ?? 2 * Math.ceil(defaultPopulation(n) / 2);
     const lr = options.lr ?? 0.01;
     checkPositive("OpenAIES", "lr", lr);
@@ -170,13 +168,4 @@ export class OpenAIES extends EvolutionStrategy {
     }
     this.markGradients(rows.home);
   }
-}
-
-/** The parameters of a list or of param groups. */
-export function paramsOf(params: ParamsInput<object>): readonly Parameter[] {
-  const first = params[0] as unknown;
-  if (typeof first === "object" && first !== null && "params" in first) {
-    return (params as readonly { params: Parameter[] }[]).flatMap((g) => g.params);
-  }
-  return params as readonly Parameter[];
 }

@@ -5,13 +5,11 @@
  * @module
  */
 
-import type { FlatParameters } from "../../params/flat.ts";
 import { ClipUp } from "../first_order/clipup.ts";
 import { checkMin, checkPositive, type Optimizer, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
-import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
+import { defaultPopulation, EvolutionStrategy, numelOf, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { paramsOf } from "./openai_es.ts";
 import { centeredRanks } from "./utilities.ts";
 
 /** Options of {@linkcode PGPE}. */
@@ -68,7 +66,7 @@ export class PGPE extends EvolutionStrategy {
    * @throws {TypeError} if `opt` is over another model or row.
    */
   constructor(params: ParamsInput<Record<string, never>>, options: PGPEOptions = {}) {
-    const n = paramsOf(params).reduce((a, p) => a + p.numel, 0);
+    const n = numelOf(params);
     const lr = options.lr ?? 0.15;
     checkPositive("PGPE", "lr", lr);
     super("PGPE", params, options, {
@@ -140,18 +138,6 @@ export class PGPE extends EvolutionStrategy {
 
   /** The current stdevs, one per parameter in model order (one readback). */
   async stdevs(): Promise<Float32Array> {
-    return await readVector(this.flat, this.vector("stdev", this.sigma));
+    return await this.readVector("stdev", this.sigma);
   }
-}
-
-/** A per-parameter vector of one row's length, without the alignment gaps (one readback). */
-export async function readVector(flat: FlatParameters, buffer: GPUBuffer): Promise<Float32Array> {
-  const padded = new Float32Array(await flat.gpu.readBuffer(buffer, 0, flat.stride * 4));
-  const out = new Float32Array(flat.size);
-  let at = 0;
-  for (const p of flat.params) {
-    out.set(padded.subarray(p.offset, p.offset + p.numel), at);
-    at += p.numel;
-  }
-  return out;
 }

@@ -8,10 +8,8 @@
 import { sumSquares } from "../../ops/norm.ts";
 import { checkPositive, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
-import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
+import { defaultPopulation, EvolutionStrategy, numelOf, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { paramsOf } from "./openai_es.ts";
-import { readVector } from "./pgpe.ts";
 import { cmaWeights } from "./utilities.ts";
 
 /** Options of {@linkcode SepCMAES}. */
@@ -99,7 +97,7 @@ export class SepCMAES extends EvolutionStrategy<Fields> {
    * @throws {RangeError} for a popSize below 2 or σ ≤ 0.
    */
   constructor(params: ParamsInput<Record<string, never>>, options: SepCMAESOptions = {}) {
-    const n = paramsOf(params).reduce((a, p) => a + p.numel, 0);
+    const n = numelOf(params);
     const popSize = options.popSize ?? defaultPopulation(n);
     super("SepCMAES", params, options, {
       popSize,
@@ -217,6 +215,6 @@ export class SepCMAES extends EvolutionStrategy<Fields> {
 
   /** The current diagonal of C, one value per parameter in model order (one readback). */
   async variances(): Promise<Float32Array> {
-    return await readVector(this.flat, this.vector("C", 1));
+    return await this.readVector("C", 1);
   }
 }

@@ -7,10 +7,8 @@
 
 import { checkPositive, type ParamsInput } from "../optimizer.ts";
 import type { MemberRows } from "../population/protocol.ts";
-import { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./_es.ts";
+import { defaultPopulation, EvolutionStrategy, numelOf, type StrategyConfig } from "./_es.ts";
 import { sample, SCALE, update } from "./_kernels.ts";
-import { paramsOf } from "./openai_es.ts";
-import { readVector } from "./pgpe.ts";
 import { nesUtilities } from "./utilities.ts";
 
 /** Options of {@linkcode SNES}. */
@@ -57,7 +55,7 @@ export class SNES extends EvolutionStrategy {
    * @throws {RangeError} for a popSize below 2 or an option out of range.
    */
   constructor(params: ParamsInput<Record<string, never>>, options: SNESOptions = {}) {
-    const n = paramsOf(params).reduce((a, p) => a + p.numel, 0);
+    const n = numelOf(params);
     super("SNES", params, options, {
       popSize: options.popSize ?? defaultPopulation(n),
       even: false,
@@ -119,6 +117,6 @@ export class SNES extends EvolutionStrategy {
 
   /** The current stdevs, one per parameter in model order (one readback). */
   async stdevs(): Promise<Float32Array> {
-    return await readVector(this.flat, this.vector("stdev", this.sigma));
+    return await this.readVector("stdev", this.sigma);
   }
 }
