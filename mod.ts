@@ -282,6 +282,7 @@ export {
   imageDataset,
   loadIdxDirectory,
   parseSplits,
+  type SplitOptions,
 } from "./src/data/dataset.ts";
 export {
   type Batch,
@@ -290,3 +291,34 @@ export {
   MNIST_MEAN,
   MNIST_STD,
 } from "./src/data/loader.ts";
+
+// Checkpoints
+export {
+  CHECKPOINT_VERSION,
+  type CheckpointContents,
+  CheckpointError,
+  type CheckpointInfo,
+  loadCheckpoint,
+  type LoadCheckpointOptions,
+  type OptimizerDescription,
+  readCheckpoint,
+  saveCheckpoint,
+} from "./src/io/checkpoint.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type NamedTensor,
+  type Safetensors,
+  SAFETENSORS_MAX_HEADER,
+  type TensorValues,
+} from "./src/io/safetensors.ts";
+export { writeFileAtomic } from "./src/io/atomic.ts";
+export {
+  PLOT_COLORS,
+  type PlotAxis,
+  type PlotOptions,
+  type PlotPanel,
+  type PlotSeries,
+  svgPlot,
+} from "./src/io/plot.ts";
+export { PACKAGE, VERSION } from "./src/version.ts";

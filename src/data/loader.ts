@@ -6,6 +6,7 @@
 
 import { currentGpu, type Gpu } from "../gpu/device.ts";
 import { Generator } from "../rng.ts";
+import { recordClassTargets } from "../ops/_targets.ts";
 import { Tensor } from "../tensor.ts";
 import type { ImageDataset } from "./dataset.ts";
 
@@ -127,16 +128,19 @@ export class DataLoader {
     for (let b = 0; b < count; b++) {
       const start = b * this.batchSize;
       const size = Math.min(this.batchSize, this.dataset.count - start);
+      let largest = 0;
       for (let i = 0; i < size; i++) {
         const k = order[start + i];
         const src = k * pixels;
         const dst = i * pixels;
         for (let p = 0; p < pixels; p++) this.#pixels[dst + p] = this.#table[images[src + p]];
         this.#labels[i] = labels[k];
+        if (labels[k] > largest) largest = labels[k];
       }
       const { x, y } = this.#batchTensors(size);
       this.gpu.write(x.buffer, 0, this.#pixels.subarray(0, size * pixels));
       this.gpu.write(y.buffer, 0, this.#labels.subarray(0, size));
+      recordClassTargets(y, largest); // crossEntropy refuses a class the logits do not have
       yield { x, y, size, index: b };
     }
   }

@@ -25,6 +25,7 @@ import {
   withRows,
 } from "./_util.ts";
 import { type ChunkOperand, planChunks } from "./_chunks.ts";
+import { checkClassTargets } from "./_targets.ts";
 import code from "../../shaders/loss.wgsl" with { type: "text" };
 
 /** How a loss reduces the per-example terms of each population row (torch's `reduction`). */
@@ -227,6 +228,7 @@ function classShapes(op: string, logits: Tensor, target: Tensor) {
 export function crossEntropy(logits: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
   const reduction = checkReduction("crossEntropy", options.reduction ?? "mean");
   const { rows, batch, classes, population } = classShapes("crossEntropy", logits, target);
+  checkClassTargets("crossEntropy", target, classes);
   const gpu = logits.gpu;
   if (reduction === "none") {
     const out = Tensor.empty(withRows(population, rows, [batch]), { gpu, population });

@@ -1,4 +1,4 @@
-import { imageDataset, parseSplits } from "../../src/data/dataset.ts";
+import { imageDataset, loadIdxDirectory, parseSplits } from "../../src/data/dataset.ts";
 import { encodeIdx, parseIdx } from "../../src/data/idx.ts";
 import { assert } from "../_util.ts";
 
@@ -57,4 +57,62 @@ Deno.test("an image dataset needs as many labels as images", async () => {
     }),
     /not an IDX file/,
   );
+});
+
+Deno.test("parseIdx names the file whose gzip data is corrupt", async () => {
+  const bytes = await gzip(LABELS);
+  bytes[bytes.length - 6] ^= 0xff; // the CRC
+  await assert.rejects(
+    parseIdx(bytes, "d/train-labels-idx1-ubyte.gz"),
+    /d\/train-labels-idx1-ubyte\.gz: corrupt gzip data/,
+  );
+});
+
+Deno.test("parseSplits refuses a label outside [0, classes), naming the file and the example", async () => {
+  const files = {
+    trainImages: IMAGES,
+    trainLabels: LABELS,
+    testImages: IMAGES,
+    testLabels: LABELS,
+  };
+  const splits = await parseSplits(files);
+  assert.deepEqual([...splits.train.labels], [7, 8, 9]);
+  await assert.rejects(
+    parseSplits(files, { classes: 9 }),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /train labels: label 9 of example 2 is outside \[0, 9\)/.test(e.message),
+  );
+  const twelve = encodeIdx([3], Uint8Array.from([1, 12, 2]));
+  await assert.rejects(
+    parseSplits({ ...files, testLabels: twelve }),
+    /test labels: label 12 of example 1/,
+  );
+  await assert.rejects(parseSplits(files, { classes: 0 }), RangeError);
+});
+
+Deno.test("loadIdxDirectory names a missing directory, a file given as one and a missing file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(loadIdxDirectory(`${dir}/none`), /none: no such directory/);
+    await Deno.writeFile(`${dir}/file`, IMAGES);
+    await assert.rejects(loadIdxDirectory(`${dir}/file`), /file is not a directory/);
+    await Deno.writeFile(`${dir}/train-images-idx3-ubyte`, IMAGES);
+    await assert.rejects(loadIdxDirectory(dir), /missing train-labels-idx1-ubyte \(or .*\.gz\)/);
+    await Deno.writeFile(`${dir}/train-labels-idx1-ubyte.gz`, await gzip(LABELS));
+    await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, IMAGES);
+    await Deno.writeFile(
+      `${dir}/t10k-labels-idx1-ubyte`,
+      encodeIdx([3], Uint8Array.from([0, 1, 10])),
+    );
+    await assert.rejects(
+      loadIdxDirectory(dir),
+      new RegExp(`${dir}/t10k-labels-idx1-ubyte: label 10 of example 2 is outside \\[0, 10\\)`),
+    );
+    await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, LABELS);
+    const splits = await loadIdxDirectory(dir);
+    assert.equal(splits.test.count, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -4,7 +4,8 @@
 import { loadMnist, makeOptimizer, train, type TrainConfig } from "../../examples/_train.ts";
 import { mnistCnn } from "../../src/nn/models.ts";
 import { SwarmOfOptimizers } from "../../src/optim/population/swarm.ts";
-import { parseConfig } from "../../examples/mnist.ts";
+import { parseConfig, UsageError } from "../../examples/mnist.ts";
+import { decodeSafetensors } from "../../src/io/safetensors.ts";
 import { assert, gpu } from "../_util.ts";
 
 const splits = await loadMnist();
@@ -51,6 +52,7 @@ Deno.test("examples/mnist.ts --help prints the options and exits 0", async () =>
 Deno.test("the command line rejects unknown presets and bad numbers", () => {
   assert.equal(parseConfig([]).config.preset, "randomgrad");
   assert.equal(parseConfig(["--preset", "spsa"]).config.magn, 1e-3);
+  assert.throws(() => parseConfig(["--magn", "0"]), UsageError);
   assert.throws(() => parseConfig(["--preset", "adam"]), /--preset must be one of/);
   assert.throws(() => parseConfig(["--epochs", "two"]), /--epochs must be/);
   assert.throws(() => parseConfig(["--bogus"]));
@@ -83,7 +85,6 @@ for (const preset of ["randomgrad", "swarm"] as const) {
       const c = config({ preset, epochs: 2, limit: 12, testLimit: 100 });
       const straight = await train(gpu, splits, c);
       const expected = await straight.model.flat.readRow(0);
-      straight.model.flat.dispose();
 
       const path = `${dir}/ckpt.safetensors`;
       const first = await train(gpu, splits, { ...c, epochs: 1 }, {}, { save: path });
@@ -91,9 +92,17 @@ for (const preset of ["randomgrad", "swarm"] as const) {
       const resumed = await train(gpu, splits, c, {}, { resume: path });
       assert.deepEqual([...await resumed.model.flat.readRow(0)], [...expected]);
       assert.equal(resumed.result.epochs.length, 3);
+      assert.deepEqual(resumed.result.curve, straight.result.curve);
+      assert.deepEqual(
+        resumed.result.epochs.map((e) => [e.testAccuracy, e.testLoss, e.trainLossMean]),
+        straight.result.epochs.map((e) => [e.testAccuracy, e.testLoss, e.trainLossMean]),
+      );
       resumed.model.flat.dispose();
-      const header = new DataView((await Deno.readFile(path)).buffer).getBigUint64(0, true);
-      assert.ok(header > 0n && header < 10_000n);
+      straight.model.flat.dispose();
+      // One file: weights under torch names beside the optimizer state, nothing else written.
+      const { tensors } = decodeSafetensors(await Deno.readFile(path));
+      assert.deepEqual(Object.keys(tensors), straight.model.namedParameters().map(([n]) => n));
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["ckpt.safetensors"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -7,7 +7,7 @@
  */
 
 import type { Tensor } from "../../tensor.ts";
-import { checkMin, type ParamGroup, type ParamsInput } from "../optimizer.ts";
+import { checkPositive, type ParamGroup, type ParamsInput } from "../optimizer.ts";
 import { decide, FLAGS } from "../population/decisions.ts";
 import { perturb, type Sampler, samplerKind } from "../population/noise.ts";
 import { type Losses, type MemberRows, type RowNeeds, rowsOf } from "../population/protocol.ts";
@@ -16,7 +16,7 @@ import { type EstimatorConfig, GradientEstimator } from "./_estimator.ts";
 
 /** Hyperparameters of {@linkcode RandomBestGrad} (per param group). */
 export interface RandomBestGradOptions {
-  /** Size of the perturbations: trial k = x + magn · s_k. Default 1e-5. */
+  /** Size of the perturbations: trial k = x + magn · s_k. Must be > 0. Default 1e-5. */
   magn: number;
   /** Average the perturbations of every good trial instead of taking the best one. Default false. */
   avgBest: boolean;
@@ -85,7 +85,7 @@ export class RandomBestGrad extends GradientEstimator<RandomBestGradOptions> {
   /**
    * Creates the optimizer; hyperparameters and instance options share one object.
    *
-   * @throws {RangeError} for magn < 0, bestOf outside [1, 256] or an unknown sampler.
+   * @throws {RangeError} for magn <= 0, bestOf outside [1, 256] or an unknown sampler.
    * @throws {TypeError} if `opt` is over another model or row.
    */
   constructor(
@@ -113,7 +113,7 @@ export class RandomBestGrad extends GradientEstimator<RandomBestGradOptions> {
    * @throws {RangeError} naming the bad option and value.
    */
   protected validate(g: ParamGroup<RandomBestGradOptions>): void {
-    checkMin("RandomBestGrad", "magn", g.magn);
+    checkPositive("RandomBestGrad", "magn", g.magn);
     samplerKind("RandomBestGrad", g.sampler);
   }
 

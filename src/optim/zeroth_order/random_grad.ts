@@ -6,7 +6,7 @@
  */
 
 import type { Tensor } from "../../tensor.ts";
-import { checkMin, type ParamGroup, type ParamsInput } from "../optimizer.ts";
+import { checkPositive, type ParamGroup, type ParamsInput } from "../optimizer.ts";
 import { decide, FLAGS } from "../population/decisions.ts";
 import { perturb, type Sampler, samplerKind } from "../population/noise.ts";
 import type { Losses, MemberRows, RowNeeds } from "../population/protocol.ts";
@@ -15,7 +15,7 @@ import { type EstimatorConfig, GradientEstimator } from "./_estimator.ts";
 
 /** Hyperparameters of {@linkcode RandomGrad} (per param group). */
 export interface RandomGradOptions {
-  /** Size of the perturbation: candidate = x + magn · s. Default 1e-5. */
+  /** Size of the perturbation: candidate = x + magn · s. Must be > 0. Default 1e-5. */
   magn: number;
   /** When the perturbation made the loss worse, use +s (step against it); else no gradient. Default true. */
   stepOpposite: boolean;
@@ -65,7 +65,7 @@ export class RandomGrad extends GradientEstimator<RandomGradOptions> {
    *
    * @param params parameters of one model, or param groups with per-group overrides.
    * @param options hyperparameters, the inner optimizer `opt`, the home row and the seed.
-   * @throws {RangeError} for magn < 0 or an unknown sampler.
+   * @throws {RangeError} for magn <= 0 or an unknown sampler.
    * @throws {TypeError} if `opt` is over another model or row.
    */
   constructor(
@@ -85,10 +85,10 @@ export class RandomGrad extends GradientEstimator<RandomGradOptions> {
   /**
    * Checks a group's hyperparameters.
    *
-   * @throws {RangeError} for magn < 0 or an unknown sampler.
+   * @throws {RangeError} for magn <= 0 or an unknown sampler.
    */
   protected validate(g: ParamGroup<RandomGradOptions>): void {
-    checkMin("RandomGrad", "magn", g.magn);
+    checkPositive("RandomGrad", "magn", g.magn);
     samplerKind("RandomGrad", g.sampler);
   }
 

@@ -260,7 +260,11 @@ Deno.test("RandomBestGrad rejects bad options, closures and inner optimizers", (
   new SGD([x, y]); // one model
   assert.throws(
     () => new RandomBestGrad([x], { magn: -1 }),
-    (e: Error) => e instanceof RangeError && /magn must be >= 0, received -1/.test(e.message),
+    (e: Error) => e instanceof RangeError && /magn must be > 0, received -1/.test(e.message),
+  );
+  assert.throws(
+    () => new RandomBestGrad([x], { magn: 0 }),
+    (e: Error) => e instanceof RangeError && /magn must be > 0, received 0/.test(e.message),
   );
   for (const bestOf of [0, 257, 1.5]) {
     assert.throws(

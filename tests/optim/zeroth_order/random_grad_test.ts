@@ -212,6 +212,10 @@ Deno.test("RandomGrad rejects bad options, closures and inner optimizers", () =>
     () => new RandomGrad([x], { magn: -1 }),
     (e: Error) => e instanceof RangeError && /magn/.test(e.message),
   );
+  assert.throws(
+    () => new RandomGrad([x], { magn: 0 }),
+    (e: Error) => e instanceof RangeError && /magn must be > 0, received 0/.test(e.message),
+  );
   assert.throws(() => new RandomGrad([x], { sampler: "cauchy" as "normal" }), /sampler/);
   assert.throws(() => new RandomGrad([x], { seed: -1 }), /seed/);
   const opt = new RandomGrad([x]);
