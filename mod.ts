@@ -32,6 +32,7 @@
 // Runtime
 export {
   type AdapterDescription,
+  type BufferRange,
   currentGpu,
   destroyGpu,
   Gpu,
@@ -39,6 +40,7 @@ export {
   initGpu,
   type KernelVariant,
   NO_ADAPTER_HELP,
+  type StorageBinding,
 } from "./src/gpu/device.ts";
 export type {
   BindingKind,
@@ -162,9 +164,11 @@ export {
 } from "./src/optim/population/protocol.ts";
 export { StateLayout } from "./src/optim/population/state_layout.ts";
 export {
+  type NoiseCoords,
   type Sampler,
   type SamplerDraw,
   type SamplerFn,
+  type Span,
   type StoredNoise,
 } from "./src/optim/population/noise.ts";
 
@@ -176,7 +180,11 @@ export { ClipUp, type ClipUpOptions } from "./src/optim/first_order/clipup.ts";
 export * from "./src/optim/first_order/lr_scheduler.ts";
 
 // Zeroth-order estimators, searches and walks
-export type { EstimatorConfig } from "./src/optim/zeroth_order/_estimator.ts";
+export {
+  type EstimateTerms,
+  type EstimatorConfig,
+  GradientEstimator,
+} from "./src/optim/zeroth_order/_estimator.ts";
 export {
   RandomGrad,
   type RandomGradConfig,
@@ -193,7 +201,7 @@ export {
   type SpsaFormula,
   type SPSAOptions,
 } from "./src/optim/zeroth_order/spsa.ts";
-export type { SearchConfig } from "./src/optim/zeroth_order/_search.ts";
+export { Search, type SearchConfig } from "./src/optim/zeroth_order/_search.ts";
 export {
   RandomSearch,
   type RandomSearchOptions,
@@ -212,7 +220,14 @@ export {
 } from "./src/optim/zeroth_order/random_walk.ts";
 
 // Evolution strategies
-export { defaultPopulation, EvolutionStrategy, type StrategyConfig } from "./src/optim/es/_es.ts";
+export {
+  type BaseFields,
+  defaultPopulation,
+  EvolutionStrategy,
+  numelOf,
+  paramsOf,
+  type StrategyConfig,
+} from "./src/optim/es/_es.ts";
 export { OpenAIES, type OpenAIESOptions } from "./src/optim/es/openai_es.ts";
 export { PGPE, type PGPEOptions } from "./src/optim/es/pgpe.ts";
 export { SNES, type SNESOptions } from "./src/optim/es/snes.ts";
@@ -220,6 +235,7 @@ export {
   type SepCMAConstants,
   sepCmaConstants,
   SepCMAES,
+  type SepCMAESFields,
   type SepCMAESOptions,
 } from "./src/optim/es/sep_cma_es.ts";
 export {

@@ -68,8 +68,11 @@ export interface GpuOptions {
  * device's `minStorageBufferOffsetAlignment`); a plain `GPUBuffer` binds the whole buffer.
  */
 export interface BufferRange {
+  /** The buffer. */
   readonly buffer: GPUBuffer;
+  /** First byte of the range. */
   readonly offset: number;
+  /** Bytes in the range. */
   readonly size: number;
 }
 

@@ -99,6 +99,8 @@ export class CheckpointError extends Error {
   readonly path: string;
 
   /**
+   * An error about one checkpoint file.
+   *
    * @param path the checkpoint file.
    * @param message what is wrong, naming the file.
    * @param options the underlying error, if any.

@@ -12,7 +12,7 @@ import type { Losses, MemberRows } from "./population/protocol.ts";
  * @deprecated Use {@linkcode PopulationOptimizer}: every population optimizer (ES included)
  * derives from it.
  */
-export const ZerothOrderOptimizer = PopulationOptimizer;
+export const ZerothOrderOptimizer: typeof PopulationOptimizer = PopulationOptimizer;
 /** @deprecated Use {@linkcode PopulationOptimizer}. */
 export type ZerothOrderOptimizer<O extends object> = PopulationOptimizer<O>;
 

@@ -122,7 +122,13 @@ export class MinimizeError extends Error {
   /** The optimizer, with the generation still asked: pass it as `optimizer` to resume. */
   readonly optimizer: PopulationOptimizer<object>;
 
-  /** @param cause the objective's error. */
+  /**
+   * Wraps the objective's error.
+   *
+   * @param message what happened, with the generation.
+   * @param cause the objective's error.
+   * @param optimizer the optimizer to resume with.
+   */
   constructor(message: string, cause: unknown, optimizer: PopulationOptimizer<object>) {
     super(message, { cause });
     this.name = "MinimizeError";

@@ -23,7 +23,7 @@ export interface StrategyConfig extends PopulationBind {
 }
 
 /** Fields of every strategy's state record: the candidates' mean losses and utilities. */
-type BaseFields = "means" | "utilities" | "best";
+export type BaseFields = "means" | "utilities" | "best";
 
 /**
  * Base class of the evolution strategies that run on the GPU. Subclasses sample the candidate
@@ -41,7 +41,13 @@ export abstract class EvolutionStrategy<F extends string = never>
   readonly #vectors = new Map<string, { buffer: GPUBuffer; rows: number }>();
 
   /**
-   * @param fields the strategy's own state fields and their lengths (floats).
+   * Builds the param groups, the random key and the state layout.
+   *
+   * @param name the strategy's name (errors, and its random stream).
+   * @param params the model's parameters (the center of the search distribution).
+   * @param config the population size, home row and seed the user gave.
+   * @param o the population size to use, whether it must be even, the strategy's own state
+   *   fields and their lengths (floats), and the inner optimizer if any.
    * @param inner the optimizer that steps on the gradient the strategy writes, or null.
    * @throws {RangeError} for a population below `minPopulation` or odd when `even`.
    * @throws {TypeError} unless `inner` is over the same model and row.

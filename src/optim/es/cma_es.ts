@@ -35,12 +35,19 @@ export const CMAES_MAX_DIMENSION = 8192;
 export interface CMAConstants {
   /** Weights of the ranks: positive for the μ best, negative (active CMA) after. */
   weights: Float64Array;
+  /** Number of positive weights, ⌊λ/2⌋. */
   mu: number;
+  /** Variance-effective selection mass of the positive weights. */
   mueff: number;
+  /** Learning rate of the step-size path. */
   cs: number;
+  /** Damping of the step-size update. */
   damps: number;
+  /** Learning rate of the covariance path. */
   cc: number;
+  /** Rank-one learning rate. */
   c1: number;
+  /** Rank-μ learning rate. */
   cmu: number;
   /** E‖N(0, I)‖ ≈ √N (1 − 1/(4N) + 1/(21N²)). */
   chiN: number;
@@ -130,6 +137,8 @@ export class CMAES extends PopulationOptimizer<Record<string, never>> {
   #candidates: Float32Array[] = [];
 
   /**
+   * Creates the strategy; options not given take the defaults above.
+   *
    * @param params the parameters (the search space is all of their elements).
    * @throws {RangeError} for a popSize below 2, σ ≤ 0, N above {@linkcode CMAES_MAX_DIMENSION}
    *   or a `mean` of the wrong length.

@@ -77,6 +77,8 @@ export class OpenAIES extends EvolutionStrategy {
   readonly fitnessShaping: "centered" | "raw";
 
   /**
+   * Creates the strategy; options not given take the defaults above.
+   *
    * @param params the model's parameters (the center of the search distribution).
    * @throws {RangeError} for an odd or too small popSize, or σ, decay, limit, weight decay or
    *   lr out of range.

@@ -61,6 +61,8 @@ export class PGPE extends EvolutionStrategy {
   readonly stdMaxChange: number;
 
   /**
+   * Creates the strategy; options not given take the defaults above.
+   *
    * @param params the model's parameters (the center of the search distribution).
    * @throws {RangeError} for an odd or too small popSize, or an option out of range.
    * @throws {TypeError} if `opt` is over another model or row.

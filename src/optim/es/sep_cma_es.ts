@@ -24,14 +24,19 @@ export interface SepCMAESOptions extends StrategyConfig {
 export interface SepCMAConstants {
   /** Weights of the ranks (zero beyond μ). */
   weights: Float64Array;
+  /** Number of positive weights, ⌊λ/2⌋. */
   mu: number;
+  /** Variance-effective selection mass, 1 / Σ w². */
   mueff: number;
-  /** Step-size path rate and damping (pycma's CSA). */
+  /** Learning rate of the step-size path (pycma's CSA). */
   cs: number;
+  /** Damping of the step-size update (pycma's CSA). */
   damps: number;
-  /** Covariance path rate and the rank-one and rank-μ rates (pycma's `cc_sep`, `c1_sep`, `cmu_sep`). */
+  /** Learning rate of the covariance path (pycma's `cc_sep`). */
   cc: number;
+  /** Rank-one learning rate (pycma's `c1_sep`). */
   c1: number;
+  /** Rank-μ learning rate (pycma's `cmu_sep`). */
   cmu: number;
 }
 
@@ -50,7 +55,8 @@ export function sepCmaConstants(n: number, population: number): SepCMAConstants 
   return { weights, mu, mueff, cs, damps, cc, c1, cmu };
 }
 
-type Fields = "sigma" | "sigmaOld" | "hsig" | "norm";
+/** The fields sep-CMA-ES adds to the state record: σ, σ before the update, h_σ, ‖p_σ‖². */
+export type SepCMAESFields = "sigma" | "sigmaOld" | "hsig" | "norm";
 
 /**
  * sep-CMA-ES (Ros & Hansen 2008, "A Simple Modification in CMA-ES Achieving Linear Time and
@@ -84,7 +90,7 @@ type Fields = "sigma" | "sigmaOld" | "hsig" | "norm";
  * const loss = es.step(() => crossEntropy(model.forward(x), y, { reduction: "none" }));
  * ```
  */
-export class SepCMAES extends EvolutionStrategy<Fields> {
+export class SepCMAES extends EvolutionStrategy<SepCMAESFields> {
   /** Initial step size. */
   readonly sigma: number;
   /** The strategy's constants. */
@@ -93,6 +99,8 @@ export class SepCMAES extends EvolutionStrategy<Fields> {
   readonly dimension: number;
 
   /**
+   * Creates the strategy; options not given take the defaults above.
+   *
    * @param params the model's parameters (the initial mean).
    * @throws {RangeError} for a popSize below 2 or σ ≤ 0.
    */

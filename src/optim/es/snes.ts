@@ -51,6 +51,8 @@ export class SNES extends EvolutionStrategy {
   readonly lrStd: number;
 
   /**
+   * Creates the strategy; options not given take the defaults above.
+   *
    * @param params the model's parameters (the center of the search distribution).
    * @throws {RangeError} for a popSize below 2 or an option out of range.
    */

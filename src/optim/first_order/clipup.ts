@@ -57,6 +57,10 @@ export class ClipUp extends FirstOrderOptimizer<ClipUpOptions> {
   #norms: GPUBuffer | null = null;
 
   /**
+   * Creates the optimizer; options a group does not set take the defaults above.
+   *
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param options hyperparameters and the row to update.
    * @throws {RangeError} for lr or maxSpeed ≤ 0, or momentum outside [0, 1).
    */
   constructor(

@@ -109,10 +109,15 @@ export interface StoredNoise {
 
 /** Where noise comes from: key, step counter, candidate ids and distribution. */
 export interface NoiseCoords {
+  /** The optimizer's seed (key word 0). */
   seed: number;
+  /** The optimizer's random stream (key word 1). */
   stream: number;
+  /** The step: the counter coordinate. */
   counter: number;
+  /** Noise id of the first candidate. */
   idBase: number;
+  /** The sampler's kernel code (see `samplerKind`). */
   kind: number;
   /** Required for kind {@linkcode STORED_KIND}. */
   stored?: StoredNoise;
@@ -125,7 +130,9 @@ export function noiseBinding(gpu: Gpu, stored?: StoredNoise): [GPUBuffer, Record
 
 /** A run of elements `[start, end)` inside a parameter row (start a multiple of 4). */
 export interface Span {
+  /** First element. */
   start: number;
+  /** One past the last element. */
   end: number;
 }
 

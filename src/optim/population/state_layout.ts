@@ -15,6 +15,8 @@ export class StateLayout<F extends string> {
   readonly #fields: Readonly<Record<F, { offset: number; length: number }>>;
 
   /**
+   * Lays the fields out one after another.
+   *
    * @param fields each field's length in floats, in layout order.
    * @throws {RangeError} for a length that is not an integer >= 0.
    */

@@ -37,6 +37,12 @@ export abstract class GradientEstimator<O extends { sampler: unknown }>
   readonly #inner: Optimizer<object> | null;
 
   /**
+   * Builds the param groups and the random key, and keeps the inner optimizer.
+   *
+   * @param name the estimator's name (errors, and its random stream).
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param defaults option values for what a group does not override.
+   * @param options the home row and the seed.
    * @param opt the inner optimizer, or null.
    * @throws {TypeError} unless `opt` is over the same model and row.
    */

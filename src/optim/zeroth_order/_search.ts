@@ -27,18 +27,16 @@ export interface SearchConfig extends PopulationBind {
   stochastic?: boolean;
 }
 
+/** The select record of `decide_select`: lowest loss so far, chosen candidate, … */
+const STATE = new StateLayout({ select: SELECT_RECORD.SELECT_FLOATS });
+
 /**
  * Base of the searches: each step writes {@linkcode SearchConfig.candidates} candidate rows,
  * evaluates them (and the home row on the first step, or every step when stochastic) in ONE
  * closure call, and copies the best candidate onto the home row if it beats the lowest loss so
  * far. The decision and the copy run on the GPU (`decide_select`, `select_row`); the lowest
  * loss lives in the select record of the state. Subclasses write the candidates.
- *
- * @internal
  */
-/** The select record of `decide_select`: lowest loss so far, chosen candidate, … */
-const STATE = new StateLayout({ select: SELECT_RECORD.SELECT_FLOATS });
-
 export abstract class Search<O extends object> extends PopulationOptimizer<O> {
   /** Candidates evaluated per step. */
   readonly candidates: number;
@@ -48,6 +46,12 @@ export abstract class Search<O extends object> extends PopulationOptimizer<O> {
   readonly #reportLowest: boolean;
 
   /**
+   * Builds the param groups and the search's rules.
+   *
+   * @param name the search's name (errors, and its random stream).
+   * @param params parameters of one model, or param groups with per-group overrides.
+   * @param defaults option values for what a group does not override.
+   * @param config candidates per step, stochastic, the home row and the seed.
    * @param rules `ties`: a candidate equal to the lowest loss is accepted; `reportLowest`:
    *   `step()` returns the lowest loss so far instead of the best candidate's loss.
    * @throws {RangeError} unless `candidates` is an integer >= 1.
