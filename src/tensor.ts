@@ -10,6 +10,7 @@
  */
 
 import { currentGpu, type Gpu } from "./gpu/device.ts";
+import { recordHostValues } from "./ops/_targets.ts";
 
 /** Shape of a tensor: non-negative integer sizes, outermost first. */
 export type Shape = readonly number[];
@@ -304,6 +305,7 @@ export function tensor(
     ? data as Float32Array<ArrayBuffer>
     : Float32Array.from(data);
   if (values.length > 0) t.gpu.write(t.buffer, 0, values);
+  if (shape.length === 1) recordHostValues(t, values); // crossEntropy checks class targets
   return t;
 }
 

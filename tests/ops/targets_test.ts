@@ -33,8 +33,30 @@ Deno.test("crossEntropy refuses a DataLoader batch holding a class outside the l
   loader.dispose();
 });
 
-Deno.test("crossEntropy leaves targets it knows nothing about to the kernel: NaN for a bad class", async () => {
-  const y = tensor([0, 5], [2]);
+Deno.test("crossEntropy refuses host targets from tensor() holding a bad class, before any GPU work", () => {
+  const logits = tensor(new Float32Array(6), [2, 3]);
+  const cases: [number[], RegExp][] = [
+    [[0, 5], /crossEntropy: target holds class 5, outside \[0, 3\) for logits of 3 classes/],
+    [[0, -1], /crossEntropy: target\[1\] is -1, not a class index in \[0, 3\)/],
+    [[1.5, 0], /crossEntropy: target\[0\] is 1\.5, not a class index in \[0, 3\)/],
+    [[0, NaN], /crossEntropy: target\[1\] is NaN, not a class index in \[0, 3\)/],
+  ];
+  for (const [labels, message] of cases) {
+    const y = tensor(labels, [2]);
+    const before = gpu.stats.dispatches;
+    assert.throws(
+      () => crossEntropy(logits, y, { reduction: "none" }),
+      (e: Error) => e instanceof RangeError && message.test(e.message),
+    );
+    assert.equal(gpu.stats.dispatches, before);
+    y.dispose();
+  }
+  logits.dispose();
+});
+
+Deno.test("crossEntropy leaves targets computed on the GPU to the kernel: NaN for a bad class", async () => {
+  const y = Tensor.empty([2], { gpu });
+  gpu.write(y.buffer, 0, Float32Array.from([0, 5])); // not through tensor(): unknown to the host
   const loss = crossEntropy(tensor(new Float32Array(6), [2, 3]), y, { reduction: "none" });
   const values = await loss.read();
   assert.ok(Math.abs(values[0] - Math.log(3)) < 1e-6 && Number.isNaN(values[1]));
