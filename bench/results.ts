@@ -34,6 +34,10 @@ for (const file of files) {
 }
 
 const pct = (v: number) => (100 * v).toFixed(1);
+const millions = (v: number) => `${(v / 1e6).toFixed(2)}M`;
+const thousands = (v: number) => `${(v / 1e3).toFixed(1)}k`;
+/** Population × batch × steps; results recorded before the field existed have forward passes. */
+const imageForwards = (r: TrainResult) => r.imageForwards ?? r.forwardPasses * r.config.batchSize;
 const epochs = Math.max(...runs.map((x) => x.r.epochs.length));
 const header = [
   "run",
@@ -41,8 +45,10 @@ const header = [
   "final",
   "best",
   "test loss",
+  "image-forwards",
   "wall s",
   "steps/s",
+  "image-forwards/s",
 ];
 console.log(`| ${header.join(" | ")} |`);
 console.log(`|${header.map(() => "---").join("|")}|`);
@@ -52,9 +58,9 @@ for (const { name, r } of runs) {
   console.log(
     `| ${name} | ${acc.map(pct).join(" | ")} | **${pct(last.testAccuracy)}** | ${
       pct(Math.max(...acc.slice(1)))
-    } | ${last.testLoss.toFixed(4)} | ${r.wallSeconds.toFixed(0)} | ${
-      r.stepsPerSecond.toFixed(1)
-    } |`,
+    } | ${last.testLoss.toFixed(4)} | ${millions(imageForwards(r))} | ${
+      r.wallSeconds.toFixed(0)
+    } | ${r.stepsPerSecond.toFixed(1)} | ${thousands(imageForwards(r) / r.trainSeconds)} |`,
   );
 }
 
@@ -64,18 +70,18 @@ for (const { name, r } of runs) {
   groups.set(key, [...(groups.get(key) ?? []), r]);
 }
 console.log(
-  "\n| configuration | seeds | final accuracy mean (min–max) | wall s mean | steps/s mean |",
+  "\n| configuration | seeds | final accuracy mean (min–max) | image-forwards | wall s mean | steps/s mean |",
 );
-console.log("|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|");
 for (const [key, rs] of groups) {
   const finals = rs.map((r) => r.epochs.at(-1)!.testAccuracy);
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   console.log(
     `| ${key} | ${rs.length} | ${pct(mean(finals))} (${pct(Math.min(...finals))}–${
       pct(Math.max(...finals))
-    }) | ${mean(rs.map((r) => r.wallSeconds)).toFixed(0)} | ${
-      mean(rs.map((r) => r.stepsPerSecond)).toFixed(1)
-    } |`,
+    }) | ${millions(mean(rs.map(imageForwards)))} | ${
+      mean(rs.map((r) => r.wallSeconds)).toFixed(0)
+    } | ${mean(rs.map((r) => r.stepsPerSecond)).toFixed(1)} |`,
   );
 }
 

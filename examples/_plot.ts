@@ -147,41 +147,50 @@ export function plotSeeds(title: string, runs: NamedRun[]): string {
 }
 
 /**
- * Configurations side by side: mean test accuracy over seeds against steps and against
- * evaluations (log scale), one line per configuration.
+ * Configurations side by side: mean test accuracy over seeds against training time and against
+ * image-forwards (log scale; rows × batch × steps, the budget that compares methods with different
+ * populations and batches), one line per configuration.
  */
 export function plotComparison(groups: Map<string, TrainResult[]>): string {
-  const bySteps: PlotSeries[] = [];
-  const byEvaluations: PlotSeries[] = [];
+  const byTime: PlotSeries[] = [];
+  const byImages: PlotSeries[] = [];
   for (const [name, rs] of groups) {
     const ps = rs.map(points);
     const n = Math.min(...ps.map((p) => p.step.length));
-    const mean = Array.from(
-      { length: n },
-      (_, k) => ps.reduce((s, p) => s + p.testAccuracy[k], 0) / ps.length,
-    );
+    const mean = (values: (p: Points, r: TrainResult) => number[]) =>
+      Array.from(
+        { length: n },
+        (_, k) => ps.reduce((s, p, i) => s + values(p, rs[i])[k], 0) / ps.length,
+      );
+    const accuracy = mean((p) => p.testAccuracy);
+    // Training time (test passes excluded), cumulated over epochs, mean over seeds.
+    const minutes = mean((_, r) => {
+      let t = 0;
+      return r.epochs.map((e) => (t += e.seconds) / 60);
+    });
     const steps = ps[0].step.slice(0, n);
+    const images = rs[0].rowsPerStep * rs[0].config.batchSize;
     const label = `${name}${rs.length > 1 ? ` (${rs.length} seeds)` : ""}`;
-    bySteps.push({ name: label, points: zip(steps, mean), markers: true });
-    byEvaluations.push({
+    byTime.push({ name: label, points: zip(minutes, accuracy), markers: true });
+    byImages.push({
       name: label,
-      points: zip(steps.map((s) => s * rs[0].rowsPerStep), mean),
+      points: zip(steps.map((s) => s * images), accuracy),
       markers: true,
     });
   }
   return svgPlot([
     {
-      title: "test accuracy against optimizer steps",
-      x: { label: "optimizer step" },
+      title: "test accuracy against training time",
+      x: { label: "minutes (2-core CPU, llvmpipe)" },
       y: { label: "test accuracy (mean over seeds)", percent: true },
-      series: bySteps,
+      series: byTime,
       legend: "none",
     },
     {
-      title: "test accuracy against evaluations",
-      x: { label: "evaluations (parameter-row forwards)", log: true },
+      title: "test accuracy against image-forwards",
+      x: { label: "image-forwards (parameter rows × images)", log: true },
       y: { label: "test accuracy (mean over seeds)", percent: true },
-      series: byEvaluations,
+      series: byImages,
       legend: "right",
     },
   ], { title: "MNIST: configurations compared", width: 600, height: 380 });
