@@ -199,6 +199,11 @@ fn conv2d_grad_weight(
   }
 }
 
+// NaN test on the bit pattern: compilers may assume `v != v` is false (finite math).
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // ---- Pooling: planes = B · C (in `batch`), windows k × k, stride, pad ----
 
 // First and one-past-last window index (along one axis) whose window holds input coordinate v.
@@ -240,7 +245,7 @@ fn max_pool2d_grad(
           let q = u32(yy) * p.w + u32(xx);
           let v = b[xBase + q];
           if (at == 0xffffffffu) { at = q; }
-          if (v > best || v != v) {
+          if (v > best || is_nan(v)) {
             best = v;
             at = q;
           }
@@ -319,7 +324,7 @@ fn cross_entropy_grad(
   var sum = 0.0;
   for (var q = 0u; q < p.cin; q++) { sum += exp(a[z + q] - m); }
   let t = b[br(it.r) + ex];
-  let good = t >= 0.0 && t < f32(p.cin) && floor(t) == t;
+  let good = !is_nan(t) && t >= 0.0 && t < f32(p.cin) && floor(t) == t;
   let prob = exp(a[z + c] - m) / sum;
   let g = (prob - select(0.0, 1.0, good && u32(t) == c)) * p.scale;
   let nan = bitcast<f32>(0x7fc00000u);
