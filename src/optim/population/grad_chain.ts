@@ -62,6 +62,15 @@ export interface GradChainOptions extends PopulationBind {
  *   new Lion(params, { lr: 1e-3 }),
  * ]);
  * const loss = chain.step(closure);
+ *
+ * // On backpropagated gradients, the original's Nesterov → Lion example:
+ * const nesterovLion = new GradChain(params, [
+ *   new SGD(params, { lr: 1, momentum: 0.9, nesterov: true }),
+ *   new Lion(params, { lr: 1e-2 }),
+ * ]);
+ * nesterovLion.zeroGrad();
+ * lossAndGrad(model, x, y, crossEntropy); // writes the gradients
+ * nesterovLion.step();
  * ```
  */
 export class GradChain extends PopulationOptimizer<Record<string, never>> {
