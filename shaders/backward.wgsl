@@ -13,8 +13,13 @@
 //   linear_grad_weight   a = dy [B, O], b = x [B, I]          out = dW [O, I] = dyᵀ x, db = Σ_b dy
 //   conv2d_grad_input    a = dy [B, O, Ho, Wo], b = W [O, C, K, K]   out = dx [B, C, H, W]
 //   conv2d_grad_weight   a = dy [B, O, Ho, Wo], b = x [B, C, H, W]   out = dW [O, C, K, K], db
+//   conv2d_patches       b = x [B, C, H, W]                    out = [C·K·K, B·Ho·Wo] (im2col)
+//   conv2d_grad_bias     a = dy [B, O, Ho, Wo]                 out = db [O]
+//   transpose01          a = [d0, d1, rest]                    out = [d1, d0, rest] (h = rest)
+//   conv2d_flip_weight   a = W [O, C, K, K]                    out = [C, O, K, K] flipped in space
 //   max_pool2d_grad      a = dy [planes, Ho, Wo], b = x [planes, H, W]  out = dx: dy of every
 //                        window whose argmax is here (torch's: the first maximum, the last NaN)
+//   max_pool2d_grad_windows  the same for stride = k, pad = 0, one invocation per window
 //   avg_pool2d_grad      a = dy, out = dx: Σ over the windows holding the pixel of dy / K²
 //   relu_grad            a = dy, b = y = relu(x)               out = dy where y > 0, else 0
 //   softmax_grad         a = dy [B, C], b = y = softmax [B, C] out = y (dy − Σ_c dy y)
@@ -156,6 +161,18 @@ fn conv2d_grad_input(
   out[or(it.r) + it.j] = s;
 }
 
+// Output positions o (along one axis) whose tap k reads an input inside [0, size):
+// 0 <= o*stride - pad + k < size.
+fn tap_range(k: u32, size: u32, outSize: u32) -> vec2u {
+  let s = i32(p.stride);
+  let lo = i32(p.pad) - i32(k); // o*stride >= lo
+  let hi = i32(size) - 1 + i32(p.pad) - i32(k); // o*stride <= hi
+  if (hi < 0) { return vec2u(0u, 0u); }
+  let first = select(0, (lo + s - 1) / s, lo > 0);
+  let last = min(i32(outSize), hi / s + 1);
+  return vec2u(u32(first), u32(max(first, last)));
+}
+
 @compute @workgroup_size(WG)
 fn conv2d_grad_weight(
   @builtin(workgroup_id) wid: vec3u,
@@ -170,21 +187,20 @@ fn conv2d_grad_weight(
   if (it.j < weights) {
     let o = it.j / (p.cin * p.k * p.k);
     let c = (it.j / (p.k * p.k)) % p.cin;
-    let ky = i32((it.j / p.k) % p.k);
-    let kx = i32(it.j % p.k);
+    let ky = (it.j / p.k) % p.k;
+    let kx = it.j % p.k;
+    // Only the output pixels whose tap lands inside the input: no bounds test in the loop.
+    let ys = tap_range(ky, p.h, p.ho);
+    let xs = tap_range(kx, p.w, p.wo);
     let x = br(it.r);
     var s = 0.0;
     for (var bi = 0u; bi < p.batch; bi++) {
       let dyBase = dy + (bi * p.cout + o) * outPlane;
-      let xBase = x + (bi * p.cin + c) * p.h * p.w;
-      for (var oy = 0u; oy < p.ho; oy++) {
-        let iy = i32(oy * p.stride) - i32(p.pad) + ky;
-        if (iy < 0 || iy >= i32(p.h)) { continue; }
-        for (var ox = 0u; ox < p.wo; ox++) {
-          let ix = i32(ox * p.stride) - i32(p.pad) + kx;
-          if (ix < 0 || ix >= i32(p.w)) { continue; }
-          s += a[dyBase + oy * p.wo + ox] * b[xBase + u32(iy) * p.w + u32(ix)];
-        }
+      let xBase = x + (bi * p.cin + c) * p.h * p.w + kx - p.pad; // + ox*stride stays >= 0
+      for (var oy = ys.x; oy < ys.y; oy++) {
+        let d = dyBase + oy * p.wo;
+        let xr = xBase + (oy * p.stride + ky - p.pad) * p.w;
+        for (var ox = xs.x; ox < xs.y; ox++) { s += a[d + ox] * b[xr + ox * p.stride]; }
       }
     }
     out[or(it.r) + it.j] = s;
@@ -197,6 +213,87 @@ fn conv2d_grad_weight(
     }
     out[p.biasOff + it.r * p.oStride + o] = s;
   }
+}
+
+// The filters of the input gradient of a stride-1 convolution, as a forward convolution:
+// out[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx] (dx = conv2d(dy, out, padding k-1-pad)).
+@compute @workgroup_size(WG)
+fn conv2d_flip_weight(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let it = item(wid, lid, nwg);
+  if (!it.ok) { return; }
+  let kk = p.k * p.k;
+  let c = it.j / (p.cout * kk);
+  let o = (it.j / kk) % p.cout;
+  let t = kk - 1u - it.j % kk; // (k-1-ky)*k + (k-1-kx)
+  out[or(it.r) + it.j] = a[ar(it.r) + (o * p.cin + c) * kk + t];
+}
+
+// Swaps the two leading axes of every row: a [d0 = batch, d1 = cin, rest = h·w] →
+// out [cin, batch, h·w] (a layout for running a gradient as a forward convolution).
+@compute @workgroup_size(WG)
+fn transpose01(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let it = item(wid, lid, nwg);
+  if (!it.ok) { return; }
+  let rest = p.h;
+  let i1 = it.j / (p.batch * rest); // index along d1 (now leading)
+  let i0 = (it.j / rest) % p.batch;
+  let q = it.j % rest;
+  out[or(it.r) + it.j] = a[ar(it.r) + (i0 * p.cin + i1) * rest + q];
+}
+
+// The input patches of a convolution, one row per filter tap: out[(c, ky, kx), (b, oy, ox)] =
+// x[b, c, oy*stride - pad + ky, ox*stride - pad + kx] (0 in the padding), so that the filter
+// gradient is the matrix product dy[o, (b, oy, ox)] · outᵀ.
+@compute @workgroup_size(WG)
+fn conv2d_patches(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let it = item(wid, lid, nwg);
+  if (!it.ok) { return; }
+  let cols = p.batch * p.ho * p.wo;
+  let tap = it.j / cols;
+  let col = it.j % cols;
+  let c = tap / (p.k * p.k);
+  let ky = (tap / p.k) % p.k;
+  let kx = tap % p.k;
+  let bi = col / (p.ho * p.wo);
+  let oy = (col / p.wo) % p.ho;
+  let ox = col % p.wo;
+  let iy = i32(oy * p.stride + ky) - i32(p.pad);
+  let ix = i32(ox * p.stride + kx) - i32(p.pad);
+  var v = 0.0;
+  if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+    v = b[br(it.r) + ((bi * p.cin + c) * p.h + u32(iy)) * p.w + u32(ix)];
+  }
+  out[or(it.r) + it.j] = v;
+}
+
+// Bias gradient of a convolution: db[o] = Σ_b Σ_pixels dy[b, o, ·] (n = cout per row).
+@compute @workgroup_size(WG)
+fn conv2d_grad_bias(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let it = item(wid, lid, nwg);
+  if (!it.ok) { return; }
+  let outPlane = p.ho * p.wo;
+  var s = 0.0;
+  for (var bi = 0u; bi < p.batch; bi++) {
+    let dyBase = ar(it.r) + (bi * p.cout + it.j) * outPlane;
+    for (var q = 0u; q < outPlane; q++) { s += a[dyBase + q]; }
+  }
+  out[or(it.r) + it.j] = s;
 }
 
 // NaN test on the bit pattern: compilers may assume `v != v` is false (finite math).
@@ -255,6 +352,53 @@ fn max_pool2d_grad(
     }
   }
   out[or(it.r) + it.j] = s;
+}
+
+// Non-overlapping windows without padding (stride = k, pad = 0, the MNIST CNN's pools): one
+// invocation per cell of a ceil(h/k) × ceil(w/k) grid reads its window once and writes all its
+// inputs (dy at the argmax, 0 elsewhere, and 0 for the cells past the last window). n = planes ·
+// cells; the cell grid's width is in `cout`, its height in `cin`.
+@compute @workgroup_size(WG)
+fn max_pool2d_grad_windows(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let it = item(wid, lid, nwg);
+  if (!it.ok) { return; }
+  let cells = p.cin * p.cout;
+  let pl = it.j / cells;
+  let oy = (it.j % cells) / p.cout;
+  let ox = it.j % p.cout;
+  let xBase = br(it.r) + pl * p.h * p.w;
+  let oBase = or(it.r) + pl * p.h * p.w;
+  let inside = oy < p.ho && ox < p.wo;
+  var best = bitcast<f32>(0xff800000u); // −∞
+  var at = 0xffffffffu;
+  if (inside) {
+    for (var ky = 0u; ky < p.k; ky++) {
+      for (var kx = 0u; kx < p.k; kx++) {
+        let q = (oy * p.k + ky) * p.w + ox * p.k + kx;
+        let v = b[xBase + q];
+        if (at == 0xffffffffu) { at = q; }
+        if (v > best || is_nan(v)) {
+          best = v;
+          at = q;
+        }
+      }
+    }
+  }
+  let g = select(0.0, a[ar(it.r) + (pl * p.ho + oy) * p.wo + ox], inside);
+  for (var ky = 0u; ky < p.k; ky++) {
+    let yy = oy * p.k + ky;
+    if (yy >= p.h) { break; }
+    for (var kx = 0u; kx < p.k; kx++) {
+      let xx = ox * p.k + kx;
+      if (xx >= p.w) { break; }
+      let q = yy * p.w + xx;
+      out[oBase + q] = select(0.0, g, q == at);
+    }
+  }
 }
 
 @compute @workgroup_size(WG)

@@ -24,6 +24,8 @@ import {
   sameGpu,
   withRows,
 } from "./_util.ts";
+import { conv2d } from "./conv2d.ts";
+import { matmul } from "./matmul.ts";
 import type { Reduction } from "./loss.ts";
 import code from "../../shaders/backward.wgsl" with { type: "text" };
 
@@ -38,7 +40,12 @@ const KERNELS = {
   linearWeight: spec("linear_grad_weight"),
   convInput: spec("conv2d_grad_input"),
   convWeight: spec("conv2d_grad_weight"),
+  convFlip: spec("conv2d_flip_weight"),
+  convBias: spec("conv2d_grad_bias"),
+  transpose01: spec("transpose01"),
+  patches: spec("conv2d_patches"),
   maxPool: spec("max_pool2d_grad"),
+  maxPoolWindows: spec("max_pool2d_grad_windows"),
   avgPool: spec("avg_pool2d_grad"),
   relu: spec("relu_grad"),
   softmax: spec("softmax_grad"),
@@ -259,7 +266,9 @@ function checkConv(op: string, dy: Tensor, xRow: Shape, weight: Shape, g: Window
 }
 
 /**
- * Gradient of `conv2d(x, W, b)` (unpooled) with respect to `x`.
+ * Gradient of `conv2d(x, W, b)` (unpooled) with respect to `x`. With stride 1 it runs as a
+ * forward convolution of `dy` with the flipped, transposed filters (the forward's fast
+ * kernel); other strides use a direct kernel.
  *
  * @param dy gradient of the output, `[P?, B, outChannels, Ho, Wo]`.
  * @param weight the filters the forward used, `[P?, outChannels, inChannels, k, k]`.
@@ -277,6 +286,21 @@ export function conv2dGradInput(
   const k = weight.rowShape[2];
   const g = { ...geometry, kernelSize: k };
   checkConv("conv2dGradInput", dy, xRowShape, weight.rowShape, g);
+  if (g.stride === 1 && g.padding <= k - 1) {
+    // A stride-1 convolution's input gradient is a forward convolution of dy with the filters
+    // transposed and flipped: the forward kernel (tiled, fast) does the work.
+    const [cout, cin] = weight.rowShape;
+    const flipped = run("conv2dGradInput", KERNELS.convFlip, weight, undefined, [cin, cout, k, k], {
+      cin,
+      cout,
+      k,
+    });
+    try {
+      return conv2d(dy, flipped, undefined, { padding: k - 1 - g.padding });
+    } finally {
+      flipped.dispose();
+    }
+  }
   return run(
     "conv2dGradInput",
     KERNELS.convInput,
@@ -308,6 +332,19 @@ export function conv2dGradWeight(
   const [cout, cin, k] = weightShape;
   const g = { ...geometry, kernelSize: k };
   checkConv("conv2dGradWeight", dy, x.rowShape, weightShape, g);
+  const fields = convFields(x.rowShape, dy.rowShape, k, g);
+  // Two rewrites onto the forward's fast kernels, chosen by what measured faster on llvmpipe
+  // for the MNIST CNN (P = 1 and 10): a forward convolution when dy's planes (its filters
+  // there) are small — 10×10: ~8× faster than the direct kernel, 25×25: ~3× slower — else a
+  // matrix product over the input's patches (25×25 planes, 10 rows: ~1.5× faster).
+  if (g.stride === 1 && fields.ho === fields.wo && fields.ho * fields.wo <= 256) {
+    weightGradAsConv(dy, x, fields, g.padding, target);
+    return;
+  }
+  if (patchesFit(x, dy, fields)) {
+    weightGradAsMatmul(dy, x, fields, target);
+    return;
+  }
   writeWeights(
     "conv2dGradWeight",
     KERNELS.convWeight,
@@ -316,8 +353,113 @@ export function conv2dGradWeight(
     target,
     cout * cin * k * k,
     cout,
-    convFields(x.rowShape, dy.rowShape, k, g),
+    fields,
   );
+}
+
+/**
+ * The filter gradient of a stride-1 convolution as a forward convolution:
+ * `dW[o, c] = Σ_b x[b, c] ⋆ dy[b, o]` is a convolution of `x` laid out `[C, B, H, W]` with
+ * filters `dy` laid out `[O, B, Ho, Wo]`, whose `[C, O, k, k]` output is transposed into the
+ * gradient rows; the bias gradient sums `dy`.
+ */
+function weightGradAsConv(
+  dy: Tensor,
+  x: Tensor,
+  f: Fields,
+  padding: number,
+  target: GradTarget,
+): void {
+  const op = "conv2dGradWeight";
+  sameGpu(op, dy, x);
+  checkBinding(op, dy, x, target.buffer);
+  const rows = populationRows(op, dy, x);
+  const xt = transpose01(op, x);
+  const filters = transpose01(op, dy);
+  let out: Tensor | undefined;
+  try {
+    out = conv2d(xt, filters, undefined, { padding }); // [P?, C, O, k, k]
+    const kk = f.k * f.k;
+    launch(KERNELS.transpose01, out, undefined, target.buffer, rows, f.cout * f.cin * kk, {
+      oOff: target.offset,
+      oStride: target.rowStride,
+      batch: f.cin,
+      cin: f.cout,
+      h: kk,
+    });
+    biasGrad(dy, f, rows, target);
+  } finally {
+    for (const t of [xt, filters, out]) t?.dispose();
+  }
+}
+
+function biasGrad(dy: Tensor, f: Fields, rows: number, target: GradTarget): void {
+  if (target.biasOffset === null) return;
+  launch(KERNELS.convBias, dy, undefined, target.buffer, rows, f.cout, {
+    ...f,
+    oOff: target.biasOffset,
+    oStride: target.rowStride,
+  });
+}
+
+/** Whether the patch matrix of {@linkcode weightGradAsMatmul} fits one storage binding. */
+function patchesFit(x: Tensor, dy: Tensor, f: Fields): boolean {
+  const rows = x.population ? x.rows : 1;
+  const bytes = rows * f.cin * f.k * f.k * f.batch * f.ho * f.wo * 4;
+  return bytes <= Math.min(x.gpu.maxBindingSize, dy.gpu.limits.maxBufferSize);
+}
+
+/**
+ * The filter gradient as one matrix product on the tiled matmul kernel:
+ * `dW[o, tap] = Σ_(b, pixel) dy[o, (b, pixel)] · patches[tap, (b, pixel)]`, with `dy` laid
+ * out `[O, B·Ho·Wo]` and the input's patches `[C·k·k, B·Ho·Wo]` (built once for all rows when
+ * the input is shared); the bias gradient sums `dy`.
+ */
+function weightGradAsMatmul(dy: Tensor, x: Tensor, f: Fields, target: GradTarget): void {
+  const op = "conv2dGradWeight";
+  sameGpu(op, dy, x);
+  checkBinding(op, dy, x, target.buffer);
+  const rows = populationRows(op, dy, x);
+  const taps = f.cin * f.k * f.k;
+  const pixels = f.batch * f.ho * f.wo;
+  const transposed = transpose01(op, dy);
+  const dyT = transposed.reshape(withRows(dy.population, rows, [f.cout, pixels]));
+  transposed.dispose(); // the view keeps the storage
+  const patches = Tensor.empty(withRows(x.population, x.rows, [taps, pixels]), {
+    gpu: x.gpu,
+    population: x.population,
+  });
+  let dw: Tensor | undefined;
+  try {
+    launch(KERNELS.patches, x, x, patches.buffer, x.rows, taps * pixels, {
+      ...f,
+      oOff: patches.offset,
+      oStride: patches.population ? patches.rowStride : 0,
+    });
+    dw = matmul(dyT, patches, { transB: true }); // [P?, O, C·k·k]
+    // Copy each row's [O, C·k·k] into its gradient row (a transpose of a leading axis of 1).
+    launch(KERNELS.transpose01, dw, undefined, target.buffer, rows, f.cout * taps, {
+      oOff: target.offset,
+      oStride: target.rowStride,
+      batch: 1,
+      cin: f.cout,
+      h: taps,
+    });
+    biasGrad(dy, f, rows, target);
+  } finally {
+    for (const t of [dyT, patches, dw]) t?.dispose();
+  }
+}
+
+/** Swaps the two leading axes of every row: `[P?, d0, d1, ...rest]` → `[P?, d1, d0, ...rest]`. */
+function transpose01(op: string, t: Tensor): Tensor {
+  const [d0, d1, ...rest] = t.rowShape;
+  const n = rest.reduce((a, b) => a * b, 1);
+  return run(op, KERNELS.transpose01, t, undefined, [d1, d0, ...rest], {
+    batch: d0,
+    cin: d1,
+    h: n,
+  });
 }
 
 function poolFields(op: string, dy: Tensor, xRow: Shape, g: WindowGeometry): Fields {
@@ -351,6 +493,24 @@ function poolFields(op: string, dy: Tensor, xRow: Shape, g: WindowGeometry): Fie
  */
 export function maxPool2dGrad(dy: Tensor, x: Tensor, geometry: WindowGeometry): Tensor {
   const fields = poolFields("maxPool2dGrad", dy, x.rowShape, geometry);
+  if (geometry.stride === geometry.kernelSize && geometry.padding === 0) {
+    // Non-overlapping windows: one invocation per window (measured ~3× faster on llvmpipe).
+    const k = geometry.kernelSize;
+    const op = "maxPool2dGrad";
+    sameGpu(op, dy, x);
+    checkBinding(op, dy, x);
+    const rows = populationRows(op, dy, x);
+    const out = gradTensor(anyPopulation(dy, x), rows, x.rowShape, dy);
+    const [cellsY, cellsX] = [ceilDiv(fields.h, k), ceilDiv(fields.w, k)];
+    launch(KERNELS.maxPoolWindows, dy, x, out.buffer, rows, fields.batch * cellsY * cellsX, {
+      ...fields,
+      cin: cellsY,
+      cout: cellsX,
+      oOff: out.offset,
+      oStride: out.population ? out.rowStride : 0,
+    });
+    return out;
+  }
   return run("maxPool2dGrad", KERNELS.maxPool, dy, x, x.rowShape, fields);
 }
 

@@ -109,14 +109,22 @@ Deno.test("linear gradients match the reference for every row", async () => {
   });
 });
 
-const CONVS: ConvGeometry[] = [
+// Each path: 25×25 planes (patches × matmul), 8×8 with padding (as forward convolutions),
+// strides 2 and 3 (patches × matmul; direct input-gradient kernel), and with a binding limit
+// too small for the patch matrix (the direct filter-gradient kernel).
+const CONVS: (ConvGeometry & { bindingLimit?: number })[] = [
   { batch: 2, cin: 1, h: 28, w: 28, cout: 4, k: 4, stride: 1, pad: 0 },
+  { batch: 2, cin: 3, h: 8, w: 8, cout: 4, k: 3, stride: 1, pad: 1 },
+  { batch: 2, cin: 3, h: 9, w: 8, cout: 2, k: 3, stride: 2, pad: 1, bindingLimit: 4096 },
   { batch: 2, cin: 3, h: 9, w: 8, cout: 2, k: 3, stride: 2, pad: 1 },
   { batch: 1, cin: 2, h: 5, w: 5, cout: 3, k: 2, stride: 3, pad: 1 },
 ];
 
 for (const g of CONVS) {
-  Deno.test(`conv2d gradients match the reference (k${g.k} stride ${g.stride} pad ${g.pad})`, async () => {
+  const name = `k${g.k} stride ${g.stride} pad ${g.pad}${g.bindingLimit ? ", direct kernel" : ""}`;
+  Deno.test(`conv2d gradients match the reference (${name})`, async () => {
+    const limit = gpu.maxBindingSize;
+    if (g.bindingLimit !== undefined) gpu.maxBindingSize = g.bindingLimit;
     await assertNoLeak(gpu, async () => {
       const ho = outSide(g.h, g.k, g.stride, g.pad), wo = outSide(g.w, g.k, g.stride, g.pad);
       const wShape = [g.cout, g.cin, g.k, g.k];
@@ -157,7 +165,7 @@ for (const g of CONVS) {
         assertClose(dbs[r], ref.db, { rtol: 1e-4, atol: 1e-4 }, `db ${r}`);
       }
       disposeAll(dx, gb, x, dy, w);
-    });
+    }).finally(() => gpu.maxBindingSize = limit);
   });
 }
 
