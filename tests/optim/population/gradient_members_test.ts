@@ -87,25 +87,36 @@ Deno.test("a swarm mixing gradient-based and derivative-free members explains wh
   model.flat.dispose();
 });
 
-Deno.test("GradChain([SGD(lr 1, momentum 0.9, nesterov), Lion(lr 1e-2)]) on backprop gradients matches PyTorch", async () => {
-  const { model, x, y } = goldenSetup("small", golden.chain.batch);
-  const params = model.parameters();
-  const chain = new GradChain(params, [
-    new SGD(params, { lr: 1, momentum: 0.9, nesterov: true }),
-    new Lion(params, { lr: 1e-2 }),
-  ]);
-  for (let s = 0; s < golden.chain.steps; s++) {
-    chain.zeroGrad();
-    lossAndGrad(model, x, y, mseLoss).dispose();
-    chain.step();
-    const state = await model.stateDict();
-    for (const [name, expected] of Object.entries(golden.chain.params[s])) {
-      // Lion moves every element by ±lr: a sign that float32 rounding could flip would be off
-      // by 2·lr; none is.
-      assertClose(state[name], expected, { rtol: 1e-5, atol: 1e-5 }, `step ${s + 1} ${name}`);
+for (const style of ["step()", "step(closure)"]) {
+  Deno.test(`GradChain([SGD(lr 1, momentum 0.9, nesterov), Lion(lr 1e-2)]) on backprop gradients matches PyTorch, ${style}`, async () => {
+    const { model, x, y } = goldenSetup("small", golden.chain.batch);
+    const params = model.parameters();
+    const chain = new GradChain(params, [
+      new SGD(params, { lr: 1, momentum: 0.9, nesterov: true }),
+      new Lion(params, { lr: 1e-2 }),
+    ]);
+    for (let s = 0; s < golden.chain.steps; s++) {
+      if (style === "step()") {
+        chain.zeroGrad();
+        lossAndGrad(model, x, y, mseLoss).dispose();
+        chain.step().dispose();
+      } else {
+        const loss = chain.step(() => {
+          chain.zeroGrad();
+          return lossAndGrad(model, x, y, mseLoss);
+        });
+        assert.deepEqual(loss.shape, [], "the closure's loss");
+        loss.dispose();
+      }
+      const state = await model.stateDict();
+      for (const [name, expected] of Object.entries(golden.chain.params[s])) {
+        // Lion moves every element by ±lr: a sign that float32 rounding could flip would be off
+        // by 2·lr; none is.
+        assertClose(state[name], expected, { rtol: 1e-5, atol: 1e-5 }, `step ${s + 1} ${name}`);
+      }
     }
-  }
-  chain.dispose();
-  for (const t of [x, y]) t.dispose();
-  model.flat.dispose();
-});
+    chain.dispose();
+    for (const t of [x, y]) t.dispose();
+    model.flat.dispose();
+  });
+}
