@@ -1,5 +1,5 @@
 /**
- * Train the 15,738-parameter CNN on MNIST without backpropagation.
+ * Train the 15,738-parameter CNN on MNIST without backpropagation (or with it, to compare).
  *
  *     deno run examples/mnist.ts                      # RandomGrad + AdamW, batch 32, 10 epochs
  *     deno run examples/mnist.ts --preset swarm       # a swarm of 10 RandomGrads
