@@ -7,6 +7,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
+  loadCheckpointBytes,
   readCheckpoint,
   saveCheckpoint,
   stampChecksum,
@@ -415,4 +416,29 @@ Deno.test("a save that fails at any stage of its write leaves the previous check
     opt.dispose();
     a.flat.dispose();
   });
+});
+
+Deno.test("loadCheckpointBytes restores what encodeCheckpoint made, and names the bytes when damaged", async () => {
+  const a = tiny(1);
+  const optA = new OpenAIES(a.parameters(), { popSize: 6, sigma: 0.1, lr: 0.05, seed: 10 });
+  await steps(a, optA, 2);
+  const bytes = await encodeCheckpoint({ model: a, optimizer: optA, metadata: { generation: 2 } });
+  const b = tiny(2);
+  const optB = new OpenAIES(b.parameters(), { popSize: 6, sigma: 0.1, lr: 0.05, seed: 10 });
+  const info = await loadCheckpointBytes(bytes, { model: b, optimizer: optB }, "snapshot gen-2");
+  assert.deepEqual(info.metadata, { generation: 2 });
+  await steps(a, optA, 2);
+  await steps(b, optB, 2);
+  assert.deepEqual([...await b.flat.readRow(0)], [...await a.flat.readRow(0)]);
+  const damaged = bytes.slice();
+  damaged[damaged.length - 1] ^= 1;
+  await assert.rejects(
+    () => loadCheckpointBytes(damaged, { model: b }, "snapshot gen-2"),
+    (e: unknown) =>
+      e instanceof CheckpointError && e.path === "snapshot gen-2" &&
+      /snapshot gen-2 is damaged .*checksum/.test(e.message),
+  );
+  for (const o of [optA, optB]) o.dispose();
+  a.flat.dispose();
+  b.flat.dispose();
 });
