@@ -40,7 +40,12 @@ import {
 } from "./_describe.ts";
 import { decodeState, encodeState } from "./_state_json.ts";
 import { writeFileAtomic } from "./atomic.ts";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type NamedTensor,
+  plainBytes,
+} from "./safetensors.ts";
 
 export type { OptimizerDescription } from "./_describe.ts";
 
@@ -317,10 +322,11 @@ async function openCheckpoint(path: string, wants: LoadCheckpointOptions = {}): 
  * @internal
  */
 export async function decodeCheckpoint(
-  bytes: Uint8Array,
+  input: Uint8Array,
   path: string,
   wants: LoadCheckpointOptions = {},
 ): Promise<Opened> {
+  const bytes = plainBytes(input);
   let file;
   try {
     file = decodeSafetensors(bytes, path);
