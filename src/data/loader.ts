@@ -122,27 +122,50 @@ export class DataLoader {
    */
   *batches(epoch = 0, limit = Infinity): IterableIterator<Batch> {
     const order = this.order(epoch);
+    const count = Math.min(this.length, limit);
+    for (let b = 0; b < count; b++) yield this.#upload(order, b);
+  }
+
+  /**
+   * Batch `index` of `epoch` on its own: the same values {@linkcode batches} yields at that
+   * position. Random access lets processes that share a seed rebuild the same batch (the
+   * distributed workers each rebuild generation g's batch) without walking the epoch.
+   *
+   * @param epoch selects the shuffle permutation (an integer >= 0).
+   * @param index the batch's position in the epoch, in `[0, length)`.
+   * @throws {RangeError} for an epoch or index out of range.
+   */
+  batch(epoch: number, index: number): Batch {
+    if (!Number.isInteger(epoch) || epoch < 0) {
+      throw new RangeError(`DataLoader.batch: epoch must be an integer >= 0, received ${epoch}`);
+    }
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
+      throw new RangeError(
+        `DataLoader.batch: index must be an integer in [0, ${this.length}), received ${index}`,
+      );
+    }
+    return this.#upload(this.order(epoch), index);
+  }
+
+  #upload(order: Uint32Array, b: number): Batch {
     const { height, width, images, labels } = this.dataset;
     const pixels = height * width;
-    const count = Math.min(this.length, limit);
-    for (let b = 0; b < count; b++) {
-      const start = b * this.batchSize;
-      const size = Math.min(this.batchSize, this.dataset.count - start);
-      let largest = 0;
-      for (let i = 0; i < size; i++) {
-        const k = order[start + i];
-        const src = k * pixels;
-        const dst = i * pixels;
-        for (let p = 0; p < pixels; p++) this.#pixels[dst + p] = this.#table[images[src + p]];
-        this.#labels[i] = labels[k];
-        if (labels[k] > largest) largest = labels[k];
-      }
-      const { x, y } = this.#batchTensors(size);
-      this.gpu.write(x.buffer, 0, this.#pixels.subarray(0, size * pixels));
-      this.gpu.write(y.buffer, 0, this.#labels.subarray(0, size));
-      recordClassTargets(y, largest); // crossEntropy refuses a class the logits do not have
-      yield { x, y, size, index: b };
+    const start = b * this.batchSize;
+    const size = Math.min(this.batchSize, this.dataset.count - start);
+    let largest = 0;
+    for (let i = 0; i < size; i++) {
+      const k = order[start + i];
+      const src = k * pixels;
+      const dst = i * pixels;
+      for (let p = 0; p < pixels; p++) this.#pixels[dst + p] = this.#table[images[src + p]];
+      this.#labels[i] = labels[k];
+      if (labels[k] > largest) largest = labels[k];
     }
+    const { x, y } = this.#batchTensors(size);
+    this.gpu.write(x.buffer, 0, this.#pixels.subarray(0, size * pixels));
+    this.gpu.write(y.buffer, 0, this.#labels.subarray(0, size));
+    recordClassTargets(y, largest); // crossEntropy refuses a class the logits do not have
+    return { x, y, size, index: b };
   }
 
   #batchTensors(size: number): { x: Tensor; y: Tensor } {

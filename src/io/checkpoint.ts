@@ -40,7 +40,12 @@ import {
 } from "./_describe.ts";
 import { decodeState, encodeState } from "./_state_json.ts";
 import { writeFileAtomic } from "./atomic.ts";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type NamedTensor,
+  plainBytes,
+} from "./safetensors.ts";
 
 export type { OptimizerDescription } from "./_describe.ts";
 
@@ -145,9 +150,12 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
 }
 
 /**
- * The bytes {@linkcode saveCheckpoint} writes.
+ * The bytes {@linkcode saveCheckpoint} writes, for checkpoints kept elsewhere than in a file
+ * (the distributed run's snapshots); {@linkcode loadCheckpointBytes} loads them.
  *
- * @internal
+ * @param contents the model, and optionally its optimizer, scheduler, config and metadata.
+ * @returns one safetensors file's bytes, checksum stamped.
+ * @throws {TypeError} for a config or metadata value that cannot be stored.
  */
 export async function encodeCheckpoint(contents: CheckpointContents): Promise<Uint8Array> {
   const { model, optimizer = null, scheduler = null } = contents;
@@ -228,7 +236,33 @@ export async function loadCheckpoint(
   path: string,
   options: LoadCheckpointOptions,
 ): Promise<CheckpointInfo> {
-  const { info, tensors, state } = await openCheckpoint(path, options);
+  return applyCheckpoint(await openCheckpoint(path, options), path, options);
+}
+
+/**
+ * Loads checkpoint bytes, as {@linkcode loadCheckpoint} loads a file: the same checks, the
+ * same errors. For checkpoints that never touch the disk — the distributed workers receive
+ * their snapshot from the NATS object store.
+ *
+ * @param bytes what {@linkcode encodeCheckpoint} (or a checkpoint file) holds.
+ * @param options what to load into and what to expect.
+ * @param name names the bytes in errors (a file name, an object store key).
+ * @returns what the checkpoint says about itself.
+ * @throws {CheckpointError} as {@linkcode loadCheckpoint}, naming `name`.
+ */
+export async function loadCheckpointBytes(
+  bytes: Uint8Array,
+  options: LoadCheckpointOptions,
+  name = "checkpoint bytes",
+): Promise<CheckpointInfo> {
+  return applyCheckpoint(await decodeCheckpoint(bytes, name, options), name, options);
+}
+
+function applyCheckpoint(
+  { info, tensors, state }: Opened,
+  path: string,
+  options: LoadCheckpointOptions,
+): CheckpointInfo {
   const { model, optimizer = null, scheduler = null } = options;
   const fail = (what: string, differences: string[]) =>
     new CheckpointError(path, `${path} was saved from ${what}: ${differences.join("; ")}`);
@@ -288,10 +322,11 @@ async function openCheckpoint(path: string, wants: LoadCheckpointOptions = {}): 
  * @internal
  */
 export async function decodeCheckpoint(
-  bytes: Uint8Array,
+  input: Uint8Array,
   path: string,
   wants: LoadCheckpointOptions = {},
 ): Promise<Opened> {
+  const bytes = plainBytes(input);
   let file;
   try {
     file = decodeSafetensors(bytes, path);

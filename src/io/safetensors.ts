@@ -106,7 +106,8 @@ export function encodeSafetensors(
  * const { tensors, metadata } = decodeSafetensors(await Deno.readFile("model.safetensors"));
  * ```
  */
-export function decodeSafetensors(bytes: Uint8Array, name = "safetensors file"): Safetensors {
+export function decodeSafetensors(input: Uint8Array, name = "safetensors file"): Safetensors {
+  const bytes = plainBytes(input);
   const header = readHeader(bytes, name);
   const base = 8 + header.length;
   const tensors: Record<string, NamedTensor> = {};
@@ -270,4 +271,16 @@ function readValues(
     out[i] = size === 8 ? view.getFloat64(at + 8 * i, true) : view.getFloat32(at + 4 * i, true);
   }
   return out;
+}
+
+/**
+ * `bytes` as a plain Uint8Array over the same memory: a subclass such as Node's `Buffer`
+ * (which npm packages return) has a `slice` that shares memory instead of copying.
+ *
+ * @internal
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

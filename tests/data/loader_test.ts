@@ -60,3 +60,18 @@ Deno.test("DataLoader rejects bad options", () => {
   );
   assert.throws(() => new DataLoader(DATA, { batchSize: 2, std: 0, gpu }), /std must be > 0/);
 });
+
+Deno.test("DataLoader.batch(epoch, index) rebuilds the batch batches(epoch) yields there", async () => {
+  const loader = new DataLoader(DATA, { batchSize: 4, shuffle: true, seed: 5, gpu });
+  const walked: number[][] = [];
+  for (const { y } of loader.batches(2)) walked.push([...await y.read()]);
+  for (const index of [2, 0, 1]) {
+    const { y, size, index: at } = loader.batch(2, index);
+    assert.equal(at, index);
+    assert.equal(size, walked[index].length);
+    assert.deepEqual([...await y.read()], walked[index]);
+  }
+  assert.throws(() => loader.batch(0, 3), /index must be an integer in \[0, 3\), received 3/);
+  assert.throws(() => loader.batch(-1, 0), /epoch must be an integer >= 0, received -1/);
+  loader.dispose();
+});

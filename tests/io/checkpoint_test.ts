@@ -7,10 +7,12 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
+  loadCheckpointBytes,
   readCheckpoint,
   saveCheckpoint,
   stampChecksum,
 } from "../../src/io/checkpoint.ts";
+import { Buffer } from "node:buffer";
 import { atomicWriteHooks, temporaryPath } from "../../src/io/atomic.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../src/io/safetensors.ts";
 import { encodeState } from "../../src/io/_state_json.ts";
@@ -415,4 +417,32 @@ Deno.test("a save that fails at any stage of its write leaves the previous check
     opt.dispose();
     a.flat.dispose();
   });
+});
+
+Deno.test("loadCheckpointBytes restores what encodeCheckpoint made, and names the bytes when damaged", async () => {
+  const a = tiny(1);
+  const optA = new OpenAIES(a.parameters(), { popSize: 6, sigma: 0.1, lr: 0.05, seed: 10 });
+  await steps(a, optA, 2);
+  const bytes = await encodeCheckpoint({ model: a, optimizer: optA, metadata: { generation: 2 } });
+  const b = tiny(2);
+  const optB = new OpenAIES(b.parameters(), { popSize: 6, sigma: 0.1, lr: 0.05, seed: 10 });
+  // As npm packages hand bytes over: a Node Buffer in a shared pool, whose slice() is a view.
+  const pooled = Buffer.from(new ArrayBuffer(bytes.length + 3), 3, bytes.length);
+  pooled.set(bytes);
+  const info = await loadCheckpointBytes(pooled, { model: b, optimizer: optB }, "snapshot gen-2");
+  assert.deepEqual(info.metadata, { generation: 2 });
+  await steps(a, optA, 2);
+  await steps(b, optB, 2);
+  assert.deepEqual([...await b.flat.readRow(0)], [...await a.flat.readRow(0)]);
+  const damaged = bytes.slice();
+  damaged[damaged.length - 1] ^= 1;
+  await assert.rejects(
+    () => loadCheckpointBytes(damaged, { model: b }, "snapshot gen-2"),
+    (e: unknown) =>
+      e instanceof CheckpointError && e.path === "snapshot gen-2" &&
+      /snapshot gen-2 is damaged .*checksum/.test(e.message),
+  );
+  for (const o of [optA, optB]) o.dispose();
+  a.flat.dispose();
+  b.flat.dispose();
 });
