@@ -69,7 +69,7 @@ Deno.test("examples/mnist.ts refuses every bad flag value in one sentence with s
     },
     { args: ["stray"], status: 2, error: /unexpected argument 'stray'/ },
     { args: ["--faithful=yes"], status: 2, error: /--faithful takes no value/ },
-    { args: ["--preset", "adam"], status: 2, error: /--preset must be one of randomgrad, swarm/ },
+    { args: ["--preset", "lbfgs"], status: 2, error: /--preset must be one of randomgrad, swarm/ },
     { args: ["--preset", ""], status: 2, error: /--preset needs a value/ },
     { args: ["--magn", "0"], status: 2, error: /--magn must be a number > 0, received 0/ },
     { args: ["--magn=-1e-5"], status: 2, error: /--magn must be a number > 0, received -1e-5/ },
@@ -92,7 +92,7 @@ Deno.test("examples/mnist.ts refuses every bad flag value in one sentence with s
     {
       args: ["--swarm-size", "3"],
       status: 2,
-      error: /--swarm-size is used by the swarm preset only/,
+      error: /--swarm-size is used by the swarm presets \(swarm, swarm-sgd\) only/,
     },
     {
       args: ["--preset", "openes", "--magn", "1e-3"],
