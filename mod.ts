@@ -128,6 +128,7 @@ export { ReLU, Softmax } from "./src/nn/activation.ts";
 export { Flatten } from "./src/nn/flatten.ts";
 export { Sequential } from "./src/nn/sequential.ts";
 export { mnistCnn } from "./src/nn/models.ts";
+export { type DifferentiableLoss, lossAndGrad } from "./src/nn/grad.ts";
 export { manualSeed } from "./src/nn/init.ts";
 
 // Optimizers: the shared base and its two kinds

@@ -55,8 +55,10 @@ console.log(`|${header.map(() => "---").join("|")}|`);
 for (const { name, r } of runs) {
   const acc = r.epochs.map((e) => e.testAccuracy);
   const last = r.epochs.at(-1)!;
+  // Shorter runs (the evolution strategies, the backprop presets) leave later epochs blank.
+  const cells = Array.from({ length: epochs }, (_, e) => e < acc.length ? pct(acc[e]) : "–");
   console.log(
-    `| ${name} | ${acc.map(pct).join(" | ")} | **${pct(last.testAccuracy)}** | ${
+    `| ${name} | ${cells.join(" | ")} | **${pct(last.testAccuracy)}** | ${
       pct(Math.max(...acc.slice(1)))
     } | ${last.testLoss.toFixed(4)} | ${millions(imageForwards(r))} | ${
       r.wallSeconds.toFixed(0)

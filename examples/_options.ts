@@ -84,7 +84,26 @@ const ESTIMATORS: readonly Preset[] = ["randomgrad", "swarm", "bestgrad", "spsa"
 /** Parameter rows one step of a preset evaluates. */
 export function rowsOf(c: TrainConfig): number {
   if (c.pop !== undefined) return c.pop;
-  return c.preset === "swarm" ? 2 * c.swarmSize : c.preset === "bestgrad" ? 11 : 2;
+  switch (c.preset) {
+    case "swarm":
+      return 2 * c.swarmSize;
+    case "swarm-sgd":
+      return c.swarmSize;
+    case "bestgrad":
+      return 11;
+    case "sgd":
+    case "adam":
+      return 1;
+    default:
+      return 2;
+  }
+}
+
+/** Default learning rate of a preset (the inner optimizer's, or the walk's step). */
+function defaultLr(preset: Preset): number {
+  if (preset === "randomwalk") return 2e-3;
+  if (preset === "sgd" || preset === "swarm-sgd") return 1e-2;
+  return 1e-3;
 }
 
 /**
@@ -131,7 +150,7 @@ export function parseConfig(args: string[], defaults: { preset?: Preset } = {}):
   only("pop", ES_PRESETS, "the evolution strategies (openes, pgpe, snes, sepcma)");
   only("sigma", ES_PRESETS, "the evolution strategies (openes, pgpe, snes, sepcma)");
   only("magn", ESTIMATORS, "randomgrad, swarm, bestgrad and spsa");
-  only("swarm-size", ["swarm"], "the swarm preset");
+  only("swarm-size", ["swarm", "swarm-sgd"], "the swarm presets (swarm, swarm-sgd)");
   if (preset === "sepcma" && given.has("lr") && !deferred) {
     throw new UsageError("--lr is not used by --preset sepcma (it adapts its own step size)");
   }
@@ -165,7 +184,7 @@ export function parseConfig(args: string[], defaults: { preset?: Preset } = {}):
     preset,
     epochs: integer("epochs", text("epochs"), 10, 1),
     batchSize,
-    lr: positive("lr", text("lr"), es?.lr ?? (preset === "randomwalk" ? 2e-3 : 1e-3)),
+    lr: positive("lr", text("lr"), es?.lr ?? defaultLr(preset)),
     magn: positive("magn", text("magn"), preset === "spsa" ? 1e-3 : 1e-5),
     swarmSize,
     seed,

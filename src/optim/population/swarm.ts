@@ -1,5 +1,5 @@
 /**
- * `SwarmOfOptimizers`: derivative-free optimizers each with its own parameters, evaluated
+ * `SwarmOfOptimizers`: optimizers (derivative-free or gradient-based) each with its own parameters, evaluated
  * together; the bad ones die and respawn as a crossover of the two best.
  *
  * @module
@@ -26,6 +26,7 @@ import {
   sumNeeds,
 } from "./protocol.ts";
 import { StateLayout } from "./state_layout.ts";
+import { reportRow } from "./update_to_grad.ts";
 import rankCode from "../../../shaders/swarm_rank.wgsl" with { type: "text" };
 import respawnCode from "../../../shaders/swarm_respawn.wgsl" with { type: "text" };
 import gravityCode from "../../../shaders/swarm_gravity.wgsl" with { type: "text" };
@@ -135,6 +136,12 @@ export interface SwarmInspection {
  *             model row = best member (aggMode "best") | mean before the step | last member
  * return the best member's reported loss
  * ```
+ * Gradient-based members (the original's "supports both gradient based and gradient free
+ * optimizers"): each step evaluates every member's own row with ONE call of a closure that
+ * computes gradients — `() => lossAndGrad(model, x, y, crossEntropy)`, all members' forward
+ * and backward batched — then each member steps on its row's gradients and reports its loss
+ * before the step; ranking and respawn are as above.
+ *
  * Members are built over the model's parameters as usual; the swarm moves each to its own
  * row (member i → row i + 1; row 0 stays the model) and zeroes their gradients every step.
  *
@@ -158,6 +165,12 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
   readonly optimizers: Optimizer<object>[];
   /** The respawn rule in force (the `respawn` option). */
   readonly respawn: "reset" | "original";
+  /**
+   * True when the members are gradient-based (first-order) optimizers: each step evaluates
+   * every member's own row with a closure that computes gradients (`lossAndGrad`), and each
+   * member steps on the gradients of its row.
+   */
+  readonly gradientBased: boolean;
   readonly #o: Required<Omit<SwarmOptions, "row" | "seed" | "crossover">> & {
     weights: CrossoverWeights;
   };
@@ -175,12 +188,13 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
    * Builds the swarm and binds member i to row `row + 1 + i`.
    *
    * @param params the model's parameters.
-   * @param optimizers two or more derivative-free optimizers over the model's parameters,
+   * @param optimizers two or more optimizers over the model's parameters, all derivative-free
+   *   or all gradient-based (first-order: SGD, Adam, ...),
    *   without state yet (they are moved to their own rows).
    * @param options swarm options, the model row and the seed.
    * @throws {RangeError} for fewer than two members or an option out of range.
-   * @throws {TypeError} if a member evaluates no rows (a first-order optimizer) or is over
-   *   another model.
+   * @throws {TypeError} for a mix of derivative-free and gradient-based members (saying why),
+   *   or a member over another model.
    * @throws {Error} if a member already has state (it cannot move to another row).
    */
   constructor(
@@ -194,13 +208,8 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
         `SwarmOfOptimizers: needs at least 2 members, received ${optimizers.length}`,
       );
     }
-    optimizers.forEach((opt, i) => {
-      if (!opt.requiresClosure) {
-        throw new TypeError(
-          `SwarmOfOptimizers: member ${i} evaluates no rows; members must be derivative-free ` +
-            "optimizers (a first-order one would have no gradient to step on)",
-        );
-      }
+    this.gradientBased = checkMembers(optimizers);
+    optimizers.forEach((opt) => {
       if (opt.flat !== this.flat) {
         throw new TypeError("SwarmOfOptimizers: members must be over the same model");
       }
@@ -341,8 +350,21 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
     homes.dispose();
     return this.optimizers.flatMap((m, i) => {
       m.zeroGrad();
-      return m.propose(split[i]);
+      // A gradient-based member is evaluated at its own parameters (the closure writes their
+      // gradients into its row); a derivative-free one asks for its candidates.
+      return this.gradientBased ? [split[i].home] : m.propose(split[i]);
     });
+  }
+
+  /** @throws {Error} if the closure left a gradient-based member's row without gradients. */
+  #checkGradients(home: number): void {
+    if (this.flat.params.some((p) => !this.flat.hasGrad(p, home))) {
+      throw new Error(
+        "SwarmOfOptimizers: the members are gradient-based but the closure computed no " +
+          `gradients for row ${home}; return lossAndGrad(model, x, y, lossFn) from the closure ` +
+          "instead of the loss alone",
+      );
+    }
   }
 
   #grid(): [number, number] {
@@ -362,6 +384,11 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
     const state = this.state;
     this.#split(rows).forEach((own, i) => {
       const slot = Tensor.view(gpu, this.#reports.buffer, [], { offset: i });
+      if (this.gradientBased) {
+        if (losses === null) throw new Error("SwarmOfOptimizers: a gradient step needs losses");
+        this.#checkGradients(own.home);
+        reportRow(losses, own.home, slot); // the loss at the member's parameters before its step
+      }
       this.optimizers[i].accept(losses, own, slot);
       slot.dispose();
     });
@@ -534,6 +561,31 @@ export class SwarmOfOptimizers extends PopulationOptimizer<Record<string, never>
     ) t?.dispose();
     this.#meta.destroy();
   }
+}
+
+/**
+ * Whether the members are gradient-based (all first-order) or derivative-free (all evaluate
+ * rows).
+ *
+ * @throws {TypeError} for a mix, naming a member of each kind.
+ */
+function checkMembers(optimizers: readonly Optimizer<object>[]): boolean {
+  const firstOrder = optimizers.findIndex((m) => !m.requiresClosure);
+  const zeroOrder = optimizers.findIndex((m) => m.requiresClosure);
+  if (firstOrder >= 0 && zeroOrder >= 0) {
+    throw new TypeError(
+      `SwarmOfOptimizers: member ${firstOrder} (${
+        optimizers[firstOrder].constructor.name
+      }) is gradient-based ` +
+        `and member ${zeroOrder} (${
+          optimizers[zeroOrder].constructor.name
+        }) derivative-free; a swarm's ` +
+        "members must be of one kind: gradient-based members are evaluated at their own rows " +
+        "by a closure that computes gradients (lossAndGrad), derivative-free ones at candidate " +
+        "rows by a closure that returns losses, and one evaluation cannot serve both",
+    );
+  }
+  return zeroOrder < 0;
 }
 
 function padDims(shape: readonly number[]): number[] {
