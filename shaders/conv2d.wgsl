@@ -179,7 +179,7 @@ fn store_group(v: array<vec4f, MAXPIX>, r: u32, b: u32, co0: u32, oy0: u32, ox0:
         }
         m += bv;
         if (RELU) { m = max(m, 0.0); }
-        m = select(m, bitcast<f32>(0x7fc00000u), nan);
+        m = select(m, quiet_nan(), nan);
         if (py0 + a < p.hp && px0 + k < p.wp) { out[o + (py0 + a) * p.wp + px0 + k] = m; }
       }
     }
@@ -554,4 +554,11 @@ fn conv2d_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
       }
     }
   }
+}
+
+// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
+// value of a constant expression such as bitcast<f32>(0x7fc00000u).
+fn quiet_nan() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
 }

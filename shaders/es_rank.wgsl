@@ -95,6 +95,13 @@ fn utilities(@builtin(global_invocation_id) gid: vec3u) {
       let v = state[p.meansOff + j];
       if (!is_bad(v)) { sum += v; n += 1u; }
     }
-    report[p.reportOff] = select(sum / f32(n), bitcast<f32>(0x7fc00000u), n == 0u);
+    report[p.reportOff] = select(sum / f32(n), quiet_nan(), n == 0u);
   }
+}
+
+// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
+// value of a constant expression such as bitcast<f32>(0x7fc00000u).
+fn quiet_nan() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
 }

@@ -75,8 +75,11 @@ fn is_finite(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
 
+// Made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the value of a
+// constant expression such as bitcast<f32>(NAN_BITS).
 fn nan() -> f32 {
-  return bitcast<f32>(NAN_BITS);
+  var bits = NAN_BITS;
+  return bitcast<f32>(bits);
 }
 
 fn neumaier(acc: vec2f, v: f32) -> vec2f {
@@ -280,7 +283,8 @@ fn squared_error(a: f32, b: f32) -> f32 {
     return d * d;
   }
   if (((fa | fb) & 1u) != 0u || fa == fb) { return nan(); }
-  return bitcast<f32>(0x7f800000u);
+  var inf_bits = 0x7f800000u;
+  return bitcast<f32>(inf_bits);
 }
 
 // out[r*batch + j] = (x[r, j] - t[r, j])^2 ("none" reduction; classes = 1).

@@ -106,11 +106,11 @@ fn max_pool2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
   let run = run_of(wid, lid, nwg);
   if (!run.valid) { return; }
   let r = wid.z;
-  let ninf = bitcast<f32>(0xff800000u); // padding is −∞
+  let ninf = negative_infinity(); // padding is −∞
   let v = load_window(r, run, ninf);
   let o = p.oOff + r * p.oStride + (run.c * p.ho + run.oy) * p.wo + run.ox0;
   for (var q = 0u; q < TW; q++) {
-    var m = bitcast<f32>(0xff800000u);
+    var m = negative_infinity();
     var nan = false;
     for (var e = 0u; e < KS * KS; e++) {
       let i = e / KS;
@@ -120,7 +120,7 @@ fn max_pool2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
       m = max(m, value);
     }
     if (p.relu != 0u) { m = max(m, 0.0); }
-    if (run.ox0 + q < p.wo) { out[o + q] = select(m, bitcast<f32>(0x7fc00000u), nan); }
+    if (run.ox0 + q < p.wo) { out[o + q] = select(m, quiet_nan(), nan); }
   }
 }
 
@@ -141,4 +141,17 @@ fn avg_pool2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
     }
     if (run.ox0 + q < p.wo) { out[o + q] = s / f32(KS * KS); }
   }
+}
+
+// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
+// value of a constant expression such as bitcast<f32>(0x7fc00000u).
+fn quiet_nan() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
+}
+
+// −∞ made at run time, for the same reason.
+fn negative_infinity() -> f32 {
+  var bits = 0xff800000u;
+  return bitcast<f32>(bits);
 }

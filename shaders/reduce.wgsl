@@ -84,7 +84,7 @@ fn special_bits(v: f32) -> u32 {
 
 // The IEEE sum of the non-finite values whose flags are `flags` (nonzero).
 fn special_value(flags: u32) -> f32 {
-  if ((flags & 1u) != 0u || (flags & 6u) == 6u) { return bitcast<f32>(0x7fc00000u); }
+  if ((flags & 1u) != 0u || (flags & 6u) == 6u) { return quiet_nan(); }
   return bitcast<f32>(select(0xff800000u, 0x7f800000u, flags == 2u));
 }
 
@@ -223,4 +223,11 @@ fn max_combine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     }
   }
   out[n] = select(best, at, p.argIndex == 1u);
+}
+
+// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
+// value of a constant expression such as bitcast<f32>(0x7fc00000u).
+fn quiet_nan() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
 }

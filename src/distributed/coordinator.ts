@@ -144,9 +144,9 @@ export async function runCoordinator(
     messages += gathered.results;
     await replica.apply(gathered.losses);
     const checksum = await replica.checksum();
+    const older = snapshot;
     if (replica.generation % snapshotEvery === 0 && replica.generation < generations) {
       await putSnapshot(h, replica);
-      if (snapshot > 0) await h.store.delete(snapshotName(snapshot)).catch(() => undefined);
       snapshot = replica.generation;
     }
     const record: GenerationRecord = {
@@ -161,6 +161,11 @@ export async function runCoordinator(
       "publishing the generation record",
       () => h.js.publish(names.genSubject, data, { msgID: `gen-${g}` }),
     );
+    if (older !== snapshot) {
+      // Only now that the last record names the new snapshot: a restart in between resumes
+      // from the older one.
+      await h.store.delete(snapshotName(older)).catch(() => undefined);
+    }
     bytes += data.length;
     messages++;
     checksums.push(checksum);

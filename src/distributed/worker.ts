@@ -219,8 +219,15 @@ export async function replay(
 
 /** Restores the newest snapshot the records name (polling until the coordinator stored one). */
 async function restoreNewest(h: RunHandles, replica: Replica, signal?: AbortSignal): Promise<void> {
+  let missing: string | null = null;
+  const since = Date.now();
   for (;;) {
     signal?.throwIfAborted();
+    if (missing !== null && Date.now() - since > 60_000) {
+      throw new Error(
+        `distributed: run "${h.names.run}": snapshot ${missing} is not in object store ${h.names.bucket} after 60 s (the coordinator stores gen-0 when it starts; was the bucket deleted?)`,
+      );
+    }
     const last = await retry("reading the last generation record", () => lastRecord(h));
     const k = last?.snapshot ?? 0;
     const bytes = await retry(
@@ -231,6 +238,7 @@ async function restoreNewest(h: RunHandles, replica: Replica, signal?: AbortSign
       await replica.restore(bytes, `snapshot ${snapshotName(k)} of run "${h.names.run}"`);
       return;
     }
+    missing = snapshotName(k);
     await sleep(100); // not stored yet, or replaced meanwhile by a newer one
   }
 }

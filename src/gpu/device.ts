@@ -149,6 +149,7 @@ export class Gpu {
   readonly #uniforms: UniformArena;
   readonly #derived: DerivedBuffers;
   readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #unused: GPUBuffer[] = [];
   readonly #bufferIds = new WeakMap<GPUBuffer, number>();
   #lastBufferId = 0;
   readonly #staging = new Map<number, GPUBuffer[]>();
@@ -301,9 +302,25 @@ export class Gpu {
   }
 
   /**
+   * A 16-byte stand-in for a kernel input an entry point does not use: binding `binding` gets
+   * its own, because browsers (Dawn) refuse one buffer in two writable bindings of a dispatch;
+   * {@linkcode dispatch} swaps `unusedBuffer(0)` for the binding's own wherever it is bound.
+   */
+  unusedBuffer(binding = 0): GPUBuffer {
+    while (this.#unused.length <= binding) {
+      this.#unused.push(this.device.createBuffer({
+        label: `unused input ${this.#unused.length}`,
+        size: 16,
+        usage: GPUBufferUsage.STORAGE,
+      }));
+    }
+    return this.#unused[binding];
+  }
+
+  /**
    * Records one dispatch of `kernel` in the open compute pass.
    *
-   * @param buffers storage bindings in binding order: a buffer (bound whole) or a
+   * @param bindings storage bindings in binding order: a buffer (bound whole) or a
    *   {@linkcode BufferRange}.
    * @param params values of the fields of the kernel's WGSL uniform struct, by name; omit when
    *   the kernel has no uniform.
@@ -313,10 +330,11 @@ export class Gpu {
    */
   dispatch(
     kernel: CompiledKernel,
-    buffers: readonly StorageBinding[],
+    bindings: readonly StorageBinding[],
     params: ParamValues | undefined,
     groups: readonly [number, number?, number?],
   ): void {
+    let buffers = bindings;
     this.#assertUsable();
     const { spec } = kernel;
     if (buffers.length !== spec.storage.length) {
@@ -334,6 +352,10 @@ export class Gpu {
     }
     for (let i = 0; i < buffers.length; i++) {
       if (spec.storage[i] === "write") this.#derived.wrote(bindingBuffer(buffers[i]));
+    }
+    const unused = this.#unused[0];
+    if (unused !== undefined && buffers.includes(unused)) {
+      buffers = buffers.map((b, i) => b === unused ? this.unusedBuffer(i) : b);
     }
     const bindGroup = this.#bindGroup(kernel, buffers, slot?.buffer ?? null);
     const pass = this.#computePass();

@@ -78,20 +78,9 @@ export function sameGpu(op: string, ...tensors: (Tensor | undefined)[]): Gpu {
   return gpu;
 }
 
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-
 /** A 16-byte read-only stand-in for kernel inputs an entry point does not use. */
 export function dummyBuffer(gpu: Gpu): GPUBuffer {
-  let buffer = dummies.get(gpu);
-  if (buffer === undefined) {
-    buffer = gpu.device.createBuffer({
-      label: "unused input",
-      size: 16,
-      usage: GPUBufferUsage.STORAGE,
-    });
-    dummies.set(gpu, buffer);
-  }
-  return buffer;
+  return gpu.unusedBuffer(0);
 }
 
 /** @throws {RangeError} unless `value` is an integer ≥ `min`. */

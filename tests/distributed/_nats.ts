@@ -8,6 +8,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 /** A running nats-server the tests may stop and start again (on the same port and store). */
 export class NatsServer {
   readonly url: string;
+  /** The WebSocket listener's URL (browsers), on the next port. */
+  readonly wsUrl: string;
   readonly #store: string;
   readonly #port: number;
   #child: Deno.ChildProcess | null = null;
@@ -16,13 +18,12 @@ export class NatsServer {
     this.#port = port;
     this.#store = store;
     this.url = `127.0.0.1:${port}`;
+    this.wsUrl = `ws://127.0.0.1:${port + 1}`;
   }
 
   /** Starts nats-server with JetStream, or returns null when it is not installed. */
   static async start(): Promise<NatsServer | null> {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
+    const port = freePort();
     const server = new NatsServer(port, await Deno.makeTempDir({ prefix: "tz-nats-" }));
     try {
       await server.restart();
@@ -35,8 +36,15 @@ export class NatsServer {
 
   /** (Re)starts the server process and waits until it accepts connections. */
   async restart(): Promise<void> {
+    // A config file: the WebSocket listener has no command-line flag.
+    const config = `${this.#store}.conf`;
+    await Deno.writeTextFile(
+      config,
+      `listen: 127.0.0.1:${this.#port}\njetstream { store_dir: "${this.#store}" }\n` +
+        `websocket { host: 127.0.0.1, port: ${this.#port + 1}, no_tls: true }\n`,
+    );
     this.#child = new Deno.Command(serverPath(), {
-      args: ["-js", "-a", "127.0.0.1", "-p", String(this.#port), "-sd", this.#store],
+      args: ["-c", config],
       stdout: "null",
       stderr: "null",
     }).spawn();
@@ -62,6 +70,23 @@ export class NatsServer {
   async stop(): Promise<void> {
     await this.kill();
     await Deno.remove(this.#store, { recursive: true }).catch(() => undefined);
+    await Deno.remove(`${this.#store}.conf`).catch(() => undefined);
+  }
+}
+
+/** A port p such that p and p + 1 were free a moment ago. */
+function freePort(): number {
+  for (;;) {
+    const a = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (a.addr as Deno.NetAddr).port;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: port + 1 }).close();
+      return port;
+    } catch {
+      // taken: try another
+    } finally {
+      a.close();
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 // src/distributed over a real nats-server on loopback, with worker processes: W = 1, 2, 4
 // workers give parameters bit-identical to the single-process run; so do a worker killed with
 // SIGKILL while it holds a shard, a worker joining mid-run, duplicated results, a coordinator
-// restarted mid-run and a NATS server killed and restarted mid-run.
+// restarted mid-run and a NATS server killed and restarted mid-run; and a headless Chromium tab
+// as the only worker (WebGPU on SwiftShader, NATS over WebSocket).
 // Skipped, saying so, only when nats-server is not installed.
 
 import { runCoordinator } from "../../src/distributed/coordinator.ts";
@@ -243,6 +244,103 @@ Deno.test({
     assert.deepEqual(checksums, await expected("openai", 6));
     assert.equal((await worker.result()).checksum, checksums.at(-1));
     await nc.close();
+  },
+});
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+if (!ignore && !hasChromium) {
+  console.warn("tests/distributed/nats_test.ts: browser test skipped, no /usr/bin/chromium");
+}
+
+Deno.test({
+  name: "a headless Chromium tab (WebGPU, WebSocket) as the only worker: same parameters",
+  ignore: ignore || !hasChromium,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tz-browser-" });
+    const chrome: { child: Deno.ChildProcess | null } = { child: null };
+    try {
+      const bundled = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "bundle",
+          "--platform",
+          "browser",
+          "-o",
+          `${dir}/worker.js`,
+          "tests/distributed/_browser_worker.ts",
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.ok(bundled.success, new TextDecoder().decode(bundled.stderr));
+      const js = await Deno.readTextFile(`${dir}/worker.js`);
+      // One page, the bundle inline (a file:// page may not load module scripts by URL).
+      await Deno.writeTextFile(
+        `${dir}/worker.html`,
+        `<!doctype html><body><script type="module">${
+          js.replaceAll("</script", "<\\/script")
+        }</script>`,
+      );
+      const run = runName("browser");
+      const page = `file://${dir}/worker.html?nats=${server!.wsUrl}&run=${run}&strategy=openai`;
+      chrome.child = new Deno.Command(CHROMIUM, {
+        args: [
+          "--headless=new",
+          "--no-sandbox",
+          "--disable-dev-shm-usage",
+          "--enable-unsafe-webgpu",
+          "--enable-logging=stderr",
+          "--v=0",
+          `--user-data-dir=${dir}/profile`,
+          page,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const log: string[] = [];
+      const reading = (async () => {
+        const lines = chrome.child!.stderr.pipeThrough(new TextDecoderStream());
+        for await (const chunk of lines) log.push(chunk);
+      })();
+      for (let i = 0; i < 600 && !/WORKER START/.test(log.join("")); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(log.join(""), /WORKER START adapter/, "the page did not start in 30 s");
+      if (/WORKER START adapter none/.test(log.join(""))) {
+        console.warn("browser test: this Chromium has no WebGPU adapter; nothing more to check");
+        return;
+      }
+      const nc = await connectTo(server!.url);
+      let workers = 0;
+      const { checksums } = await runCoordinator(nc, await testJob("openai"), {
+        run,
+        generations: 3,
+        shardSize: 4,
+        resultTimeoutMs: 60_000,
+        onGeneration: (s) => (workers = Math.max(workers, s.workers)),
+      });
+      assert.deepEqual(checksums, await expected("openai", 3));
+      assert.equal(workers, 1);
+      // The tab applied every record, checked every checksum, and says so in its console.
+      const done = new RegExp(`WORKER DONE (\\{[^}]*"checksum":"${checksums.at(-1)}"\\})`);
+      for (let i = 0; i < 200 && !done.test(log.join("")); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const text = log.join("");
+      assert.match(text, /WORKER START adapter \w+/);
+      assert.match(text, done, text.split("\n").filter((l) => l.includes("WORKER")).join("\n"));
+      chrome.child.kill("SIGKILL");
+      await chrome.child.status;
+      chrome.child = null;
+      await reading.catch(() => undefined);
+      await nc.close();
+    } finally {
+      if (chrome.child !== null) {
+        chrome.child.kill("SIGKILL");
+        await chrome.child.status;
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => undefined);
+    }
   },
 });
 
