@@ -31,6 +31,7 @@ import {
   SNES,
   SPSA,
   SwarmOfOptimizers,
+  type SwarmOptions,
   Tensor,
   tidy,
   VERSION,
@@ -260,6 +261,19 @@ export function resumeConflicts(saved: TrainConfig, c: TrainConfig): string[] {
   return out;
 }
 
+/** The original's swarm settings, shared by the derivative-free and the gradient swarm. */
+function swarmOptions(c: TrainConfig): SwarmOptions {
+  return {
+    oldSteps: 5,
+    dieAfter: 20,
+    crossoverP: 0.9,
+    seed: c.seed,
+    // The original never reset a dead member's bad streak (it respawned every step until it
+    // became the best); --faithful keeps that, the default starts respawned members young.
+    respawn: c.faithful ? "original" : "reset",
+  };
+}
+
 /** Builds the optimizer of a preset over the model's parameters. */
 export function makeOptimizer(model: Sequential, c: TrainConfig): {
   opt: Optimizer<object>;
@@ -342,15 +356,7 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
         { length: c.swarmSize },
         (_, i) => new RandomGrad(params, { magn: c.magn, seed: c.seed * 1000 + i, opt: inner() }),
       );
-      const opt = new SwarmOfOptimizers(params, members, {
-        oldSteps: 5,
-        dieAfter: 20,
-        crossoverP: 0.9,
-        seed: c.seed,
-        // The original never reset a dead member's bad streak (it respawned every step until it
-        // became the best); --faithful keeps that, the default starts respawned members young.
-        respawn: c.faithful ? "original" : "reset",
-      });
+      const opt = new SwarmOfOptimizers(params, members, swarmOptions(c));
       return { opt, scheduler: null, rowsPerStep: 2 * c.swarmSize };
     }
     case "sgd":
@@ -368,13 +374,7 @@ export function makeOptimizer(model: Sequential, c: TrainConfig): {
         { length: c.swarmSize },
         () => new SGD(params, { lr: c.lr, momentum: 0.9 }),
       );
-      const opt = new SwarmOfOptimizers(params, members, {
-        oldSteps: 5,
-        dieAfter: 20,
-        crossoverP: 0.9,
-        seed: c.seed,
-        respawn: c.faithful ? "original" : "reset",
-      });
+      const opt = new SwarmOfOptimizers(params, members, swarmOptions(c));
       return { opt, scheduler: null, rowsPerStep: c.swarmSize };
     }
   }

@@ -12,7 +12,7 @@
 import { encodeCheckpoint, loadCheckpointBytes } from "../io/checkpoint.ts";
 import type { Module } from "../nn/module.ts";
 import type { LRScheduler } from "../optim/first_order/_scheduler_base.ts";
-import { lossesPerRow } from "../optim/population/evaluation.ts";
+import { lossesPerRow, rowMeans } from "../optim/population/evaluation.ts";
 import type { PopulationOptimizer } from "../optim/population/population_optimizer.ts";
 import type { Tensor } from "../tensor.ts";
 import { tidy } from "../tensor.ts";
@@ -177,15 +177,4 @@ export async function fingerprint(values: Float32Array): Promise<string> {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The mean of each row of `perRow` values, summed in float64 (as `stepAsync` averages). */
-function rowMeans(values: Float32Array, perRow: number): Float32Array {
-  const out = new Float32Array(values.length / perRow);
-  for (let r = 0; r < out.length; r++) {
-    let sum = 0;
-    for (let i = 0; i < perRow; i++) sum += values[r * perRow + i];
-    out[r] = sum / perRow;
-  }
-  return out;
 }

@@ -106,3 +106,17 @@ function describe(value: unknown): string {
   if (typeof value === "object") return value.constructor?.name ?? "an object";
   return typeof value;
 }
+
+/**
+ * The mean of each row of `perRow` host values, summed in float64: how a `[P, B]` loss read back
+ * to the host becomes one loss per row (`stepAsync`, and every distributed replica alike).
+ */
+export function rowMeans(values: Float32Array, perRow: number): Float32Array {
+  const out = new Float32Array(values.length / perRow);
+  for (let r = 0; r < out.length; r++) {
+    let sum = 0;
+    for (let i = 0; i < perRow; i++) sum += values[r * perRow + i];
+    out[r] = sum / perRow;
+  }
+  return out;
+}

@@ -31,6 +31,7 @@ import {
   type EvaluationPlan,
   lossesPerRow,
   planEvaluation,
+  rowMeans,
 } from "./evaluation.ts";
 import { type NoiseCoords, type SamplerFn, samplerKind, type StoredNoise } from "./noise.ts";
 import { layoutRows, type Losses, type MemberRows, type RowNeeds, rowsNeeded } from "./protocol.ts";
@@ -537,17 +538,6 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
     this.#state = null;
     this.#noise = null;
   }
-}
-
-/** The mean of each row of `perRow` values, summed in float64. */
-function rowMeans(values: Float32Array, perRow: number): Float32Array {
-  const out = new Float32Array(values.length / perRow);
-  for (let r = 0; r < out.length; r++) {
-    let sum = 0;
-    for (let i = 0; i < perRow; i++) sum += values[r * perRow + i];
-    out[r] = sum / perRow;
-  }
-  return out;
 }
 
 function isArrayLike(value: unknown): value is ArrayLike<unknown> {
