@@ -97,6 +97,23 @@ if (values.es) {
       ])
     ),
   );
+  /** The forward's share of a generation's time: generations/s over forwards/s. */
+  const share = (o: Record<string, unknown>, c: string) =>
+    get(o, c, "generation") / get(o, c, "forward");
+  // Where our time goes, and ranking on the GPU against reading the losses back (ours only).
+  console.log(
+    "\n| P×B | forward share of a generation, ours | PyTorch | ours: host ranking / GPU ranking |",
+  );
+  console.log("| --- | --- | --- | --- |");
+  for (const c of configs) {
+    const hostOverGpu = ours.map((o) => get(o, c, "hostRank") / get(o, c, "generation"));
+    console.log(
+      `| ${c} | ${fmt(median(ours.map((o) => share(o, c))))} | ${
+        fmt(median(torch.map((t) => share(t, c))))
+      } | ${fmt(median(hostOverGpu))} |`,
+    );
+  }
+  console.error(JSON.stringify({ ours, torch }));
   Deno.exit(0);
 }
 const ours: Record<string, unknown>[] = [];

@@ -9,7 +9,7 @@
  *     deno run --allow-env=LP_NUM_THREADS bench/step_profile.ts --workload forward --rows 64 --batch 256
  *
  * Workloads: forward (P = `--rows` rows, default 2, no optimizer), randomgrad, bestgrad, spsa,
- * randomwalk, swarm; `--batch` images per batch (default 32).
+ * randomwalk, swarm, openes (one OpenAI-ES generation of `--rows` members); `--batch` images per batch (default 32).
  * Replays run on the state the step left behind, so they time the kernels, not the numbers.
  *
  * @module
@@ -22,15 +22,22 @@ import {
   type Gpu,
   initGpu,
   mnistCnn,
+  OpenAIES,
+  type Optimizer,
   RandomWalk,
+  type Sequential,
   SPSA,
   tensor,
   tidy,
 } from "../mod.ts";
-import { type Make, WORKLOADS as STEP_WORKLOADS } from "./mnist_steps.ts";
+import { WORKLOADS as STEP_WORKLOADS } from "./mnist_steps.ts";
 
-const WORKLOADS: Record<string, Make | null> = {
+/** A workload's optimizer, given the model and `--rows` (the population of `openes`). */
+type MakeWithRows = (model: Sequential, rows: number) => Optimizer<object>;
+
+const WORKLOADS: Record<string, MakeWithRows | null> = {
   forward: null,
+  openes: (m, rows) => new OpenAIES(m.parameters(), { popSize: rows, sigma: 0.05, seed: 1 }),
   ...STEP_WORKLOADS,
   spsa: (m) => {
     const p = m.parameters();
@@ -66,7 +73,7 @@ export async function profileStep(
   const x = tensor(Float32Array.from({ length: B * 784 }, (_, i) => Math.sin(i)), [B, 1, 28, 28]);
   const y = tensor(Array.from({ length: B }, (_, i) => i % 10), [B]);
   const model = mnistCnn();
-  const opt = make === null ? null : make(model);
+  const opt = make === null ? null : make(model, rows);
   if (opt === null) {
     model.flat.setRows(rows);
     model.flat.setActive(rows);
@@ -149,7 +156,7 @@ if (import.meta.main) {
   console.log(`adapter: ${gpu.adapterName}`);
   console.log(
     `${values.workload} (batch ${values.batch}${
-      values.workload === "forward" ? `, ${values.rows} rows` : ""
+      ["forward", "openes"].includes(values.workload!) ? `, ${values.rows} rows` : ""
     }): ${stepMs.toFixed(2)} ms per step; kernels replayed alone sum to ` +
       `${sum.toFixed(2)} ms\n`,
   );

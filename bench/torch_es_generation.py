@@ -134,6 +134,12 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--configs", default="64x32,64x256,256x32,256x256")
+    parser.add_argument(
+        "--batching",
+        choices=("best", "grouped", "loop"),
+        default="best",
+        help="time one batching only (the grouped one takes minutes at P x B = 256 x 256)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -148,7 +154,10 @@ def main():
         count = max(1, round(2 * 256 * 32 / (P * B)))  # about 2 s of work per timed round
         images = P * B
         best = None
-        for name, fwd_fn in (("grouped", forward_grouped), ("loop", forward_loop)):
+        candidates = (("grouped", forward_grouped), ("loop", forward_loop))
+        for name, fwd_fn in candidates:
+            if args.batching not in ("best", name):
+                continue
             with torch.no_grad():
                 fwd = median_rate(lambda: fwd_fn(theta, x), count, args.rounds)
             gen = Generation(P, fwd_fn)

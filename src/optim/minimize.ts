@@ -115,6 +115,12 @@ export interface MinimizeResult {
   history: GenerationInfo[];
   /** The optimizer, to continue the run (`minimize(f, x0, { optimizer })`) or inspect it. */
   optimizer: PopulationOptimizer<object>;
+  /**
+   * Frees the run's GPU memory: the optimizer and the parameter buffer `minimize` made for it
+   * (an optimizer passed in as `options.optimizer` stays the caller's and is not touched).
+   * `optimizer` is unusable afterwards.
+   */
+  dispose(): void;
 }
 
 /** Thrown when the objective throws: the run stopped there and can be resumed. */
@@ -144,6 +150,10 @@ export class MinimizeError extends Error {
  * NaN and ±∞ are the worst possible loss. When `f` throws, the run stops with a
  * {@linkcode MinimizeError} (its `cause` is the error) whose `optimizer` still holds the asked
  * generation: `minimize(f, x0, { optimizer: error.optimizer })` evaluates it again and goes on.
+ * A resumed run counts afresh: its evaluations, generations, history, best point and budget
+ * start from zero (pass the budget that is left). CMA-ES ranks the losses as float64 numbers;
+ * the GPU strategies rank them as float32, so there a difference below float32's resolution
+ * (e.g. 1000 + 1e-5) is a tie. `result.dispose()` frees the run's GPU memory.
  *
  * @param f the objective: a function of one point, or of a generation with `batch: true`.
  * @param x0 the starting point (its length is N).
@@ -171,19 +181,31 @@ export async function minimize(
   const n = x0.length;
   if (n === 0) throw new RangeError("minimize: x0 must have at least one value");
   const box = options.bounds === undefined ? null : boundsOf(options.bounds, n);
+  for (const name of ["budget", "maxGenerations"] as const) {
+    const value = options[name];
+    if (value !== undefined && !(value > 0)) {
+      throw new RangeError(`minimize: ${name} must be > 0, received ${value}`);
+    }
+  }
+  const budget = options.budget ?? Infinity;
   const opt = options.optimizer ?? build(x0, options);
-  await opt.prepare();
   const popSize = opt.rowNeeds().candidates;
+  if (budget < popSize) {
+    if (options.optimizer === undefined) {
+      opt.dispose();
+      opt.flat.dispose();
+    }
+    throw new RangeError(
+      `minimize: budget ${budget} is less than one generation (popSize ${popSize} evaluations)`,
+    );
+  }
+  await opt.prepare();
   const maxGenerations = options.maxGenerations ??
     Math.floor(100 + 150 * (n + 3) ** 2 / Math.sqrt(Math.max(1, popSize)));
-  const budget = options.budget ?? Infinity;
   const tolFun = options.tolFun ?? 1e-11;
   const tolX = options.tolX ?? 1e-11;
   const target = options.targetLoss ?? -Infinity;
   const window = 10 + Math.ceil(30 * n / Math.max(1, popSize));
-  for (const [name, value] of [["budget", budget], ["maxGenerations", maxGenerations]] as const) {
-    if (!(value > 0)) throw new RangeError(`minimize: ${name} must be > 0, received ${value}`);
-  }
   const history: GenerationInfo[] = [];
   let best = { x: new Float32Array(0), loss: Infinity };
   let evaluations = 0;
@@ -247,6 +269,11 @@ export async function minimize(
     stop,
     history,
     optimizer: opt,
+    dispose: () => {
+      if (options.optimizer !== undefined) return;
+      opt.dispose();
+      opt.flat.dispose();
+    },
   };
 }
 

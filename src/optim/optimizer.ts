@@ -292,6 +292,12 @@ export abstract class Optimizer<O extends object> implements PopulationMember {
   protected loadExtraState(_extra: Record<string, unknown> | undefined): void {}
 
   /**
+   * Throws if `extra` cannot be loaded; called by `loadStateDict` before it changes anything,
+   * so a refused state dict leaves the optimizer as it was.
+   */
+  protected checkExtraState(_extra: Record<string, unknown> | undefined): void {}
+
+  /**
    * Restores a checkpoint from {@linkcode stateDict} into an optimizer over the same model.
    *
    * @throws {TypeError} if the groups or parameter sizes do not match.
@@ -324,6 +330,7 @@ export abstract class Optimizer<O extends object> implements PopulationMember {
         }
       }
     }
+    this.checkExtraState(dict.extra);
     dict.paramGroups.forEach((saved, g) => {
       const { params: _, ...options } = saved;
       Object.assign(this.paramGroups[g], cloneOptions(options));

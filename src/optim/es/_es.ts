@@ -37,6 +37,7 @@ export abstract class EvolutionStrategy<F extends string = never>
   /** Where each value of the state lives (the base fields, then the strategy's own). */
   protected readonly layout: StateLayout<BaseFields | F>;
   readonly #inner: Optimizer<object> | null;
+  readonly #ownsInner: boolean;
   #table: GPUBuffer | null = null;
   readonly #vectors = new Map<string, { buffer: GPUBuffer; rows: number }>();
 
@@ -61,6 +62,8 @@ export abstract class EvolutionStrategy<F extends string = never>
       even: boolean;
       fields: Readonly<Record<F, number>>;
       inner?: Optimizer<object> | null;
+      /** The strategy made `inner` itself (its default), so `dispose` frees it too. */
+      ownsInner?: boolean;
     },
   ) {
     super(name, params, {}, { row: config.row, seed: config.seed });
@@ -83,6 +86,7 @@ export abstract class EvolutionStrategy<F extends string = never>
       );
     }
     this.#inner = inner;
+    this.#ownsInner = inner !== null && (o.ownsInner ?? false);
   }
 
   /** Nothing to check per group: a strategy's options are checked by its constructor. */
@@ -233,9 +237,13 @@ export abstract class EvolutionStrategy<F extends string = never>
     }
   }
 
-  /** Returns the state, the utility table and the vectors to the pool. */
+  /**
+   * Returns the state, the utility table and the vectors to the pool, and frees the default
+   * inner optimizer (one passed in as `opt` stays the caller's).
+   */
   override dispose(): void {
     super.dispose();
+    if (this.#ownsInner) this.#inner!.dispose();
     if (this.#table !== null) this.gpu.pool.release(this.#table);
     this.#table = null;
     for (const { buffer } of this.#vectors.values()) this.gpu.pool.release(buffer);

@@ -92,7 +92,7 @@ export function cmaConstants(n: number, population: number): CMAConstants {
  * C ← (1 + c₁δ(h_σ) − c₁ − c_μ Σw) C + c₁ p_c p_cᵀ + c_μ Σ_i w°_i y_{i:λ} y_{i:λ}ᵀ
  *     (w° = w for w ≥ 0, w·N/‖z‖² for the negative weights;  δ(h_σ) = (1 − h_σ)c_c(2 − c_c))
  * σ ← σ exp(min(1, c_σ/d_σ (‖p_σ‖/χ_N − 1)))
- * B, D ← eigendecomposition of C, every ⌈λ/((c₁ + c_μ)N·10)⌉ generations (pycma's lazy gap)
+ * B, D ← eigendecomposition of C, every ⌈1/((c₁ + c_μ)N·10)⌉ generations (pycma's lazy gap)
  * ```
  *
  * Where it runs: the noise z comes from the library's counter-based generator (the TypeScript
@@ -332,10 +332,14 @@ export class CMAES extends PopulationOptimizer<Record<string, never>> {
     fill(report, count === 0 ? NaN : sum / count);
   }
 
-  /** Generations between eigendecompositions: pycma's lazy gap, λ/((c₁ + c_μ)·N·10). */
+  /**
+   * Generations between eigendecompositions: pycma's lazy gap, 1/((c₁ + c_μ)·N·10) tells
+   * (`GaussFullSampler.update_now` decomposes once that many tells have passed), about
+   * N/(10(2 + μ_eff)) — O(N/λ) — so the O(N³) work per generation stays O(N²λ).
+   */
   #eigenGap(): number {
     const { c1, cmu } = this.constants;
-    return Math.max(1, Math.floor(this.popSize / ((c1 + cmu) * this.dimension * 10)));
+    return Math.max(1, Math.ceil(1 / ((c1 + cmu) * this.dimension * 10)));
   }
 
   #decompose(): void {
@@ -412,10 +416,40 @@ export class CMAES extends PopulationOptimizer<Record<string, never>> {
     this.#D = Float64Array.from(extra.D as Float64Array);
     this.#eigenAt = extra.eigenAt as number;
   }
+
+  /** Refuses a saved state of another dimension or with a bad σ, before anything changes. */
+  protected override checkExtraState(extra: Record<string, unknown> | undefined): void {
+    super.checkExtraState(extra);
+    if (extra === undefined) return;
+    const n = this.dimension;
+    const sizes: [string, number][] = [["pc", n], ["ps", n], ["D", n], ["C", n * n], ["B", n * n]];
+    if (extra.mean !== null) sizes.push(["mean", n]);
+    for (const [key, size] of sizes) {
+      const value = extra[key];
+      if (!(value instanceof Float64Array) || value.length !== size) {
+        throw new TypeError(
+          `CMAES.loadStateDict: ${key} must be ${size} float64 values for N = ${n}, received ${
+            value instanceof Float64Array ? `${value.length}` : typeof value
+          }`,
+        );
+      }
+    }
+    const sigma = extra.sigma;
+    if (typeof sigma !== "number" || !(sigma > 0) || !Number.isFinite(sigma)) {
+      throw new TypeError(
+        `CMAES.loadStateDict: sigma must be a finite number > 0, received ${sigma}`,
+      );
+    }
+    if (!Number.isInteger(extra.eigenAt)) {
+      throw new TypeError(
+        `CMAES.loadStateDict: eigenAt must be an integer, received ${extra.eigenAt}`,
+      );
+    }
+  }
 }
 
 /** Indices sorted by loss, NaN and ±∞ last, ties by index. */
-function rankOrder(f: Float32Array): number[] {
+function rankOrder(f: Float64Array): number[] {
   const key = (k: number) => (Number.isFinite(f[k]) ? f[k] : Infinity);
   return Array.from(f, (_, k) => k).sort((a, b) => key(a) - key(b) || a - b);
 }

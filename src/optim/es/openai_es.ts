@@ -94,6 +94,7 @@ export class OpenAIES extends EvolutionStrategy {
       even: true,
       fields: {},
       inner: options.opt ?? new Adam(params as ParamsInput<object>, { lr }),
+      ownsInner: options.opt === undefined,
     });
     this.sigma = options.sigma ?? 0.1;
     this.sigmaDecay = options.sigmaDecay ?? 1;

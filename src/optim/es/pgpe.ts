@@ -76,6 +76,7 @@ export class PGPE extends EvolutionStrategy {
       even: true,
       fields: {},
       inner: options.opt ?? new ClipUp(params as ParamsInput<object>, { lr, maxSpeed: 2 * lr }),
+      ownsInner: options.opt === undefined,
     });
     this.sigma = options.sigma ?? 0.1;
     this.stdLr = options.stdLr ?? 0.1;

@@ -55,14 +55,14 @@ export class EvaluatedLosses implements Losses {
   readonly tensor: Tensor;
   readonly perRow: number;
   readonly rows: readonly number[];
-  readonly host?: Float32Array;
+  readonly host?: Float64Array;
   readonly #slots: Map<number, number>;
 
   /**
    * @param rows the evaluated rows in slot order (as planned).
    * @param host the same losses on the host, when they came from there.
    */
-  constructor(tensor: Tensor, perRow: number, rows: readonly number[], host?: Float32Array) {
+  constructor(tensor: Tensor, perRow: number, rows: readonly number[], host?: Float64Array) {
     this.tensor = tensor;
     this.perRow = perRow;
     this.rows = rows;

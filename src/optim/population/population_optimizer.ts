@@ -239,7 +239,7 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
     }
     const count = pending.plan.count;
     let loss: Tensor | null = null;
-    let host: Float32Array | undefined;
+    let host: Float64Array | undefined;
     let owned = false;
     if (count === 0) {
       if (losses !== undefined && !(isArrayLike(losses) && losses.length === 0)) {
@@ -256,7 +256,7 @@ export abstract class PopulationOptimizer<O extends object> extends Optimizer<O>
       loss = losses;
     } else {
       host = hostValues(this.name, losses, count);
-      loss = tensor(host, [count], { gpu: this.gpu });
+      loss = tensor(Float32Array.from(host), [count], { gpu: this.gpu });
       owned = true;
     }
     this.#pending = null;
@@ -549,7 +549,7 @@ function isArrayLike(value: unknown): value is ArrayLike<unknown> {
  * Host losses as float32 values.
  * @throws {TypeError} unless `losses` holds `count` numbers.
  */
-function hostValues(name: string, losses: unknown, count: number): Float32Array {
+function hostValues(name: string, losses: unknown, count: number): Float64Array {
   if (!isArrayLike(losses)) {
     throw new TypeError(
       `${name}.tell: expected ${count} losses (a Tensor or numbers), received ${losses}`,
@@ -560,7 +560,7 @@ function hostValues(name: string, losses: unknown, count: number): Float32Array 
       `${name}.tell: ${count} rows were asked for; expected ${count} losses, received ${losses.length}`,
     );
   }
-  const values = new Float32Array(count);
+  const values = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const v = losses[i];
     if (typeof v !== "number") {

@@ -82,8 +82,11 @@ export interface Losses {
   readonly perRow: number;
   /** The evaluated rows, in slot order. */
   readonly rows: readonly number[];
-  /** The losses as the host gave them (one per row, slot order), when told from the host. */
-  readonly host?: Float32Array;
+  /**
+   * The losses as the host gave them (one per row, slot order, in float64: host rankings see
+   * differences that float32 would round away), when told from the host.
+   */
+  readonly host?: Float64Array;
   /**
    * The position of `row` among the evaluated rows.
    * @throws {RangeError} if `row` was not evaluated.

@@ -118,9 +118,18 @@ export async function evaluationsToTarget(
   }
 }
 
-/** The median of the counts that are not null, or null if fewer than half succeeded. */
+/**
+ * The median of the counts that are not null (the mean of the middle two when their number is
+ * even, as Python's `statistics.median` takes pycma's), or null if fewer than half succeeded.
+ */
 export function median(counts: (number | null)[]): number | null {
   const ok = counts.filter((c): c is number => c !== null).sort((a, b) => a - b);
   if (ok.length * 2 < counts.length) return null;
-  return ok[Math.floor((ok.length - 1) / 2)];
+  const mid = ok.length >> 1;
+  return ok.length % 2 === 1 ? ok[mid] : (ok[mid - 1] + ok[mid]) / 2;
+}
+
+/** How many runs reached the target. */
+export function successes(counts: (number | null)[]): number {
+  return counts.filter((c) => c !== null).length;
 }

@@ -5,7 +5,7 @@
 import { diffStats } from "../../../src/gpu/stats.ts";
 import { Parameter } from "../../../src/params/flat.ts";
 import { SGD } from "../../../src/optim/first_order/sgd.ts";
-import { cmaConstants, CMAES } from "../../../src/optim/es/cma_es.ts";
+import { cmaConstants, CMAES, CMAES_MAX_DIMENSION } from "../../../src/optim/es/cma_es.ts";
 import { OpenAIES } from "../../../src/optim/es/openai_es.ts";
 import { PGPE } from "../../../src/optim/es/pgpe.ts";
 import { sepCmaConstants, SepCMAES } from "../../../src/optim/es/sep_cma_es.ts";
@@ -291,6 +291,36 @@ Deno.test("CMAES: stateDict round-trip continues the exact trajectory", async ()
   assert.deepEqual([...await b.read()], [...await a.read()]);
   a.flat!.dispose();
   b.flat!.dispose();
+});
+
+Deno.test("CMAES refuses a state dict of another size or with a bad σ, changing nothing", async () => {
+  const x = new Parameter(new Array(4).fill(0));
+  const es = new CMAES([x], { sigma: 0.5, seed: 2 });
+  es.tell((await es.ask().read()).map((p) => QUADRATIC.loss(p))).dispose();
+  const saved = await es.stateDict();
+  const before = JSON.stringify([...es.mean]);
+  const extra = saved.extra as Record<string, unknown>;
+  assert.throws(
+    () => es.loadStateDict({ ...saved, extra: { ...extra, C: new Float64Array(9) } }),
+    /CMAES\.loadStateDict: C must be 16 float64 values for N = 4, received 9/,
+  );
+  assert.throws(
+    () => es.loadStateDict({ ...saved, extra: { ...extra, sigma: NaN } }),
+    /sigma must be a finite number > 0, received NaN/,
+  );
+  assert.equal(JSON.stringify([...es.mean]), before);
+  es.loadStateDict(saved); // the real one still loads
+  es.dispose();
+  x.flat!.dispose();
+});
+
+Deno.test("CMAES refuses N above CMAES_MAX_DIMENSION with the memory it would need", () => {
+  const x = new Parameter(new Float32Array(CMAES_MAX_DIMENSION + 1));
+  assert.throws(
+    () => new CMAES([x]),
+    /CMAES: 8193 parameters need two 8193 × 8193 float64 matrices \(1\.0 GiB\); the limit is N = 8192\. Use SepCMAES/,
+  );
+  x.flat?.dispose();
 });
 
 Deno.test("CMAES ranks on the host: GPU losses and step() are refused with a way forward", async () => {

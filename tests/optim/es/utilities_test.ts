@@ -4,7 +4,8 @@
 import { cmaConstants } from "../../../src/optim/es/cma_es.ts";
 import { sepCmaConstants } from "../../../src/optim/es/sep_cma_es.ts";
 import { centeredRanks, cmaWeights, nesUtilities } from "../../../src/optim/es/utilities.ts";
-import { assert, assertClose } from "../../_util.ts";
+import { symmetricEigen } from "../../../src/optim/es/_eigen.ts";
+import { assert, assertClose, normalData } from "../../_util.ts";
 import pycma from "../../golden/pycma_reference.json" with { type: "json" };
 
 Deno.test("centeredRanks goes from ½ to −½ in equal steps and sums to 0", () => {
@@ -50,3 +51,37 @@ for (
     assert.ok(c.weights.slice(c.mu).every((w) => w === 0)); // positive weights only
   });
 }
+
+Deno.test("symmetricEigen: V diag(λ) Vᵀ rebuilds the matrix, V is orthonormal, λ ascend", () => {
+  for (const n of [1, 2, 7, 40]) {
+    // A random symmetric matrix.
+    const r = normalData(n, n * n);
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = r[i * n + j] + (i === j ? 3 : 0);
+    }
+    const { values, vectors: v } = symmetricEigen(a, n);
+    for (let j = 1; j < n; j++) assert.ok(values[j - 1] <= values[j], `λ ${j} out of order`);
+    let worst = 0;
+    let worstOrtho = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let rebuilt = 0;
+        let dot = 0;
+        for (let k = 0; k < n; k++) {
+          rebuilt += v[i * n + k] * values[k] * v[j * n + k];
+          dot += v[k * n + i] * v[k * n + j];
+        }
+        worst = Math.max(worst, Math.abs(rebuilt - a[i * n + j]));
+        worstOrtho = Math.max(worstOrtho, Math.abs(dot - (i === j ? 1 : 0)));
+      }
+    }
+    assert.ok(worst < 1e-10, `n = ${n}: |VΛVᵀ − A| = ${worst}`);
+    assert.ok(worstOrtho < 1e-12, `n = ${n}: |VᵀV − I| = ${worstOrtho}`);
+  }
+  // Known cases: [[2, 1], [1, 2]] has eigenvalues 1 and 3; diag(5, 2, 2) a repeated one.
+  const { values } = symmetricEigen(Float64Array.of(2, 1, 1, 2), 2);
+  assert.ok(Math.abs(values[0] - 1) < 1e-14 && Math.abs(values[1] - 3) < 1e-14, `${values}`);
+  const diag = symmetricEigen(Float64Array.of(5, 0, 0, 0, 2, 0, 0, 0, 2), 3);
+  assertClose(Array.from(diag.values), [2, 2, 5], { atol: 1e-15 });
+});
