@@ -23,3 +23,4 @@ const result = await minimize(rosenbrock, new Array(10).fill(0), {
   seed: 1,
 });
 console.log(result.stop, result.loss, result.evaluations, result.x);
+result.dispose(); // frees the run's GPU memory

@@ -34,7 +34,8 @@ export interface SNESOptions extends StrategyConfig {
  * report: the mean loss of the P candidates
  * ```
  * Defaults P = 4 + ⌊3 ln N⌋ (32 for the 15,738-parameter CNN), η_m 1, η_s = (3 + ln N)/(5√N)
- * (0.0202 for that CNN). Ranking and both updates run on the GPU from regenerated noise.
+ * (0.0202 for that CNN). Ranking and both updates run on the GPU from regenerated noise, so a
+ * generation reads nothing back.
  *
  * @example
  * ```ts ignore
