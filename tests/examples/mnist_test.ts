@@ -57,6 +57,12 @@ Deno.test("examples/mnist.ts --help prints the options and exits 0", async () =>
   ) {
     assert.ok(text.includes(flag), flag);
   }
+  // The evolution strategies' defaults as the help states them are the ones the presets use.
+  const flat = text.replace(/\s+/g, " ");
+  for (const [preset, { pop, sigma }] of Object.entries(ES_DEFAULTS)) {
+    assert.ok(flat.includes(`${preset} ${pop}`), `--help: ${preset}'s population ${pop}`);
+    assert.ok(flat.includes(`${preset} ${sigma}`), `--help: ${preset}'s sigma ${sigma}`);
+  }
 });
 
 Deno.test("the command line rejects unknown presets and bad numbers", () => {
