@@ -241,6 +241,11 @@ function bar(done: number, total: number, width = 24): string {
   return "█".repeat(filled) + "░".repeat(width - filled);
 }
 
+/** "1 epoch", "3 epochs". */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
   const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
@@ -285,7 +290,7 @@ async function run(
     `torchzero · ${config.preset}${config.faithful ? " (faithful)" : ""} · ` +
       (es
         ? `${runSteps} generations of ${config.pop} · shared batch ${config.batchSize} · ` +
-          `${(runSteps * config.pop! * config.batchSize / 1e6).toFixed(1)}M image-forwards`
+          `${(runSteps * config.pop! * config.batchSize / 1e6).toFixed(2)}M image-forwards`
         : `${config.epochs} epochs × ${
           config.limit ?? Math.ceil(splits.train.count / config.batchSize)
         } steps · batch ${config.batchSize}`) +
@@ -332,8 +337,8 @@ async function run(
   const last = result.epochs.at(-1)!;
   console.log(
     `done: ${(100 * last.testAccuracy).toFixed(2)}% test accuracy after ${
-      result.epochs.length - 1
-    } epochs · ${result.wallSeconds.toFixed(0)} s wall · ${
+      plural(result.epochs.length - 1, "epoch")
+    } · ${result.wallSeconds.toFixed(0)} s wall · ${
       result.stepsPerSecond.toFixed(1)
     } steps/s · ${result.forwardPasses} parameter-row forward passes · ${
       (result.imageForwards / 1e6).toFixed(2)
