@@ -17,7 +17,7 @@ const rosenbrock = (x: Float32Array) => {
   return f;
 };
 const result = await minimize(rosenbrock, new Array(10).fill(0), {
-  sigma: 0.5, // CMA-ES by default; also "sepcmaes", "snes", "openaies", "pgpe"
+  sigma: 0.5, // CMA-ES by default up to N = 1000; also "sepcmaes", "snes", "openaies", "pgpe"
   targetLoss: 1e-8,
   bounds: { lower: -5, upper: 5 },
   seed: 1,
