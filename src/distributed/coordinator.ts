@@ -36,7 +36,10 @@ export interface CoordinatorOptions {
   snapshotEvery?: number;
   /** A worker holding a shard this long without acking loses it to another. Default 30 s. */
   ackWaitMs?: number;
-  /** Deliveries of one shard before the run stops with an error. Default 5. */
+  /**
+   * Deliveries of one shard before the server stops redelivering it (the run then stops when
+   * `resultTimeoutMs` runs out). Default 5.
+   */
   maxDeliver?: number;
   /** With no result for this long, the run stops with an error naming the missing shards. Default 600 s. */
   resultTimeoutMs?: number;
