@@ -331,7 +331,7 @@ fn max_pool2d_grad(
   for (var oy = wy.x; oy < wy.y; oy++) {
     for (var ox = wx.x; ox < wx.y; ox++) {
       // The window's argmax as torch picks it: the first maximum, a NaN replacing it.
-      var best = bitcast<f32>(0xff800000u); // −∞
+      var best = negative_infinity();
       var at = 0xffffffffu;
       for (var ky = 0u; ky < p.k; ky++) {
         let yy = i32(oy * p.stride + ky) - i32(p.pad);
@@ -373,7 +373,7 @@ fn max_pool2d_grad_windows(
   let xBase = br(it.r) + pl * p.h * p.w;
   let oBase = or(it.r) + pl * p.h * p.w;
   let inside = oy < p.ho && ox < p.wo;
-  var best = bitcast<f32>(0xff800000u); // −∞
+  var best = negative_infinity();
   var at = 0xffffffffu;
   if (inside) {
     for (var ky = 0u; ky < p.k; ky++) {
@@ -471,7 +471,7 @@ fn cross_entropy_grad(
   let good = !is_nan(t) && t >= 0.0 && t < f32(p.cin) && floor(t) == t;
   let prob = exp(a[z + c] - m) / sum;
   let g = (prob - select(0.0, 1.0, good && u32(t) == c)) * p.scale;
-  let nan = bitcast<f32>(0x7fc00000u);
+  let nan = quiet_nan();
   out[or(it.r) + it.j] = select(nan, g, good);
 }
 

@@ -555,10 +555,3 @@ fn conv2d_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
     }
   }
 }
-
-// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
-// value of a constant expression such as bitcast<f32>(0x7fc00000u).
-fn quiet_nan() -> f32 {
-  var bits = 0x7fc00000u;
-  return bitcast<f32>(bits);
-}

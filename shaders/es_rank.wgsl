@@ -98,10 +98,3 @@ fn utilities(@builtin(global_invocation_id) gid: vec3u) {
     report[p.reportOff] = select(sum / f32(n), quiet_nan(), n == 0u);
   }
 }
-
-// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
-// value of a constant expression such as bitcast<f32>(0x7fc00000u).
-fn quiet_nan() -> f32 {
-  var bits = 0x7fc00000u;
-  return bitcast<f32>(bits);
-}

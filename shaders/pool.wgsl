@@ -142,16 +142,3 @@ fn avg_pool2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l
     if (run.ox0 + q < p.wo) { out[o + q] = s / f32(KS * KS); }
   }
 }
-
-// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
-// value of a constant expression such as bitcast<f32>(0x7fc00000u).
-fn quiet_nan() -> f32 {
-  var bits = 0x7fc00000u;
-  return bitcast<f32>(bits);
-}
-
-// −∞ made at run time, for the same reason.
-fn negative_infinity() -> f32 {
-  var bits = 0xff800000u;
-  return bitcast<f32>(bits);
-}

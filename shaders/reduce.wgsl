@@ -224,10 +224,3 @@ fn max_combine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   }
   out[n] = select(best, at, p.argIndex == 1u);
 }
-
-// A quiet NaN made at run time: Chrome's WGSL compiler (Tint) refuses NaN and infinity as the
-// value of a constant expression such as bitcast<f32>(0x7fc00000u).
-fn quiet_nan() -> f32 {
-  var bits = 0x7fc00000u;
-  return bitcast<f32>(bits);
-}

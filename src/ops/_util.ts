@@ -6,6 +6,10 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { formatShape, type Shape, type Tensor } from "../tensor.ts";
+import specialValues from "../../shaders/special_values.wgsl" with { type: "text" };
+
+/** `quiet_nan()` and `negative_infinity()` in WGSL, a prelude for kernels that store them. */
+export const SPECIAL_VALUES_WGSL: string = specialValues;
 
 /** Largest workgroup count per dispatch dimension guaranteed by WebGPU. */
 export const MAX_GROUPS = 65535;

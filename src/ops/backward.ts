@@ -22,6 +22,7 @@ import {
   populationRows,
   rowLayout,
   sameGpu,
+  SPECIAL_VALUES_WGSL,
   withRows,
 } from "./_util.ts";
 import { conv2d } from "./conv2d.ts";
@@ -32,7 +33,13 @@ import code from "../../shaders/backward.wgsl" with { type: "text" };
 const WG = 64;
 
 function spec(entryPoint: string): KernelSpec {
-  return { file: "shaders/backward.wgsl", code, entryPoint, storage: ["read", "read", "write"] };
+  return {
+    file: "shaders/backward.wgsl",
+    prelude: SPECIAL_VALUES_WGSL,
+    code,
+    entryPoint,
+    storage: ["read", "read", "write"],
+  };
 }
 
 const KERNELS = {

@@ -34,6 +34,7 @@ import {
   populationRows,
   rowLayout,
   sameGpu,
+  SPECIAL_VALUES_WGSL,
   withRows,
 } from "./_util.ts";
 import { type ChunkOperand, planChunks } from "./_chunks.ts";
@@ -44,12 +45,14 @@ const FILE = "shaders/conv2d.wgsl";
 
 const PACK: KernelSpec = {
   file: FILE,
+  prelude: SPECIAL_VALUES_WGSL,
   code,
   entryPoint: "pack_weights",
   storage: ["read", "write"],
 };
 const DIRECT: KernelSpec = {
   file: FILE,
+  prelude: SPECIAL_VALUES_WGSL,
   code,
   entryPoint: "conv2d_direct",
   storage: ["read", "read", "read", "write"],

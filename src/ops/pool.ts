@@ -8,7 +8,14 @@
 
 import type { KernelSpec } from "../gpu/kernel.ts";
 import { formatShape, Tensor } from "../tensor.ts";
-import { ceilDiv, checkInt, MAX_GROUPS, rowLayout, withRows } from "./_util.ts";
+import {
+  ceilDiv,
+  checkInt,
+  MAX_GROUPS,
+  rowLayout,
+  SPECIAL_VALUES_WGSL,
+  withRows,
+} from "./_util.ts";
 import { planChunks } from "./_chunks.ts";
 import code from "../../shaders/pool.wgsl" with { type: "text" };
 
@@ -21,6 +28,7 @@ const MAX_WINDOW = 64;
 function spec(entryPoint: string): KernelSpec {
   return {
     file: "shaders/pool.wgsl",
+    prelude: SPECIAL_VALUES_WGSL,
     code,
     entryPoint,
     storage: ["read", "write"],

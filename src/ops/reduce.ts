@@ -17,7 +17,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { KernelSpec, ParamValues } from "../gpu/kernel.ts";
 import { formatShape, numelOf, Tensor } from "../tensor.ts";
-import { ceilDiv, fold } from "./_util.ts";
+import { ceilDiv, fold, SPECIAL_VALUES_WGSL } from "./_util.ts";
 import code from "../../shaders/reduce.wgsl" with { type: "text" };
 
 /** Options of the reductions. */
@@ -44,6 +44,7 @@ const WG = 64;
 function spec(entryPoint: string): KernelSpec {
   return {
     file: "shaders/reduce.wgsl",
+    prelude: SPECIAL_VALUES_WGSL,
     code,
     entryPoint,
     storage: ["read", "write"],

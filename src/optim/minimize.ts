@@ -189,12 +189,15 @@ export async function minimize(
   }
   const budget = options.budget ?? Infinity;
   const opt = options.optimizer ?? build(x0, options);
+  /** Frees what this call built (an optimizer passed in stays the caller's). */
+  const release = () => {
+    if (options.optimizer !== undefined) return;
+    opt.dispose();
+    opt.flat.dispose();
+  };
   const popSize = opt.rowNeeds().candidates;
   if (budget < popSize) {
-    if (options.optimizer === undefined) {
-      opt.dispose();
-      opt.flat.dispose();
-    }
+    release();
     throw new RangeError(
       `minimize: budget ${budget} is less than one generation (popSize ${popSize} evaluations)`,
     );
@@ -269,11 +272,7 @@ export async function minimize(
     stop,
     history,
     optimizer: opt,
-    dispose: () => {
-      if (options.optimizer !== undefined) return;
-      opt.dispose();
-      opt.flat.dispose();
-    },
+    dispose: release,
   };
 }
 

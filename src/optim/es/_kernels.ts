@@ -9,7 +9,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import type { KernelSpec } from "../../gpu/kernel.ts";
 import { wgslConstants } from "../../gpu/wgsl_layout.ts";
-import { ceilDiv, dummyBuffer, fold } from "../../ops/_util.ts";
+import { ceilDiv, dummyBuffer, fold, SPECIAL_VALUES_WGSL } from "../../ops/_util.ts";
 import { RANDOM_WGSL } from "../../ops/random.ts";
 import type { Tensor } from "../../tensor.ts";
 import type { Span } from "../population/noise.ts";
@@ -28,8 +28,18 @@ export const SCALE = wgslConstants(
 const SAMPLE_FLAGS = wgslConstants(sampleCode, ["MIRRORED", "SIGMA_FROM_STATE"] as const);
 
 const RANK = {
-  means: { file: "shaders/es_rank.wgsl", code: rankCode, entryPoint: "row_means" },
-  utilities: { file: "shaders/es_rank.wgsl", code: rankCode, entryPoint: "utilities" },
+  means: {
+    file: "shaders/es_rank.wgsl",
+    prelude: SPECIAL_VALUES_WGSL,
+    code: rankCode,
+    entryPoint: "row_means",
+  },
+  utilities: {
+    file: "shaders/es_rank.wgsl",
+    prelude: SPECIAL_VALUES_WGSL,
+    code: rankCode,
+    entryPoint: "utilities",
+  },
 };
 const RANK_STORAGE = ["read", "read", "write", "write"] as const;
 
